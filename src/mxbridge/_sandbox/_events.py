@@ -1,0 +1,56 @@
+"""The webhook event types MaintainX knows (its API description, ``x-webhooks``)."""
+
+from __future__ import annotations
+
+__all__ = ["EVENT_TYPES"]
+
+EVENT_TYPES = frozenset(
+    {
+        "API_TOKEN_CREATED",
+        "API_TOKEN_REVOKED",
+        "ASSET_STATUS_CHANGE",
+        "CONNECTOR_TOKEN_REVOKED",
+        "DATA_EXPORT_INITIATED",
+        "INVITE_LINK_ARCHIVED",
+        "INVITE_LINK_CREATED",
+        "INVITE_LINK_UPDATED",
+        "METER_TRIGGER_STATE_CHANGE",
+        "NEW_ASSET",
+        "NEW_CATEGORY_ON_WORK_ORDER",
+        "NEW_COMMENT_ON_WORK_ORDER",
+        "NEW_LOCATION",
+        "NEW_PART",
+        "NEW_PURCHASE_ORDER",
+        "NEW_SLASH_COMMAND",
+        "NEW_VENDOR",
+        "NEW_WORK_ORDER",
+        "NEW_WORK_REQUEST",
+        "PART_CHANGE",
+        "PART_DELETE",
+        "PART_QUANTITY_CHANGE",
+        "PART_TRANSFER",
+        "PURCHASE_ORDER_CHANGE",
+        "PURCHASE_ORDER_STATUS_CHANGE",
+        "ROLE_ARCHIVED",
+        "ROLE_CREATED",
+        "ROLE_UPDATED",
+        "SSO_CONFIG_CHANGED",
+        "USER_ACTIVATED",
+        "USER_INVITED",
+        "USER_LOGIN_FAILURE",
+        "USER_LOGIN_SUCCESS",
+        "USER_LOGOUT",
+        "USER_PERMISSIONS_CHANGED",
+        "USER_REMOVED",
+        "USER_ROLE_CHANGED",
+        "USER_SESSION_REVOKED",
+        "WEBHOOK_ARCHIVED",
+        "WEBHOOK_CREATED",
+        "WORK_ORDER_CHANGE",
+        "WORK_ORDER_DELETE",
+        "WORK_ORDER_OVERDUE",
+        "WORK_ORDER_PART_STATUS_CHANGE",
+        "WORK_ORDER_STATUS_CHANGE",
+        "WORK_REQUEST_STATUS_CHANGE",
+    }
+)
