@@ -1,0 +1,331 @@
+"""The ``mxbridge`` command: serve, work, send test deliveries, inspect and replay.
+
+Every error a person can cause (a wrong argument, a broken configuration, an
+unreachable service or store) is one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import click
+import httpx
+
+from mxbridge._config import DEFAULT_SOURCE, Config, load_config
+from mxbridge._errors import MxbridgeError
+from mxbridge._logging import configure_logging, get_logger
+from mxbridge._samples import apply_overrides, sample_body, sample_payload
+from mxbridge._sandbox.cli import sandbox_group
+from mxbridge._service import Service, check_sources, load_bridge, make_store
+from mxbridge._signing import SIMPLE_SIGNATURE_HEADER, hmac_hex, sign_delivery
+from mxbridge._store import STATUSES, SqlStore
+
+__all__ = ["cli", "main"]
+
+T = TypeVar("T")
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="MXBRIDGE_CONFIG",
+    help="Configuration file (default: ./mxbridge.toml when present).",
+)
+app_option = click.option(
+    "--app",
+    "app_spec",
+    metavar="MODULE:BRIDGE",
+    help="Handlers to load: module:attribute or path/to/file.py:attribute.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="maintainx-bridge", prog_name="mxbridge")
+def cli() -> None:
+    """mxbridge: receive, verify, store and act on MaintainX webhooks."""
+
+
+def _setup(config_path: str | None) -> Config:
+    config = load_config(config_path)
+    configure_logging(config.logging.level, config.logging.format)
+    return config
+
+
+@cli.command()
+@config_option
+@app_option
+@click.option("--host", help="Address to listen on (default from configuration).")
+@click.option("--port", type=click.IntRange(0, 65535), help="Port to listen on.")
+@click.option("--no-worker", is_flag=True, help="Only receive; run workers apart.")
+def serve(
+    config_path: str | None,
+    app_spec: str | None,
+    host: str | None,
+    port: int | None,
+    no_worker: bool,
+) -> None:
+    """Receive deliveries and, unless --no-worker, run their handlers."""
+    import uvicorn
+
+    config = _setup(config_path)
+    check_sources(config)
+    bridge = load_bridge(app_spec or config.app)
+    service = Service(config, bridge, with_worker=not no_worker)
+    settings = service.uvicorn_config(host=host, port=port)
+    get_logger().info(
+        "starting",
+        store=make_store(config).url,
+        handlers=list(bridge.names()),
+        sources=sorted(config.sources),
+        worker=service.with_worker,
+    )
+    uvicorn.Server(settings).run()
+
+
+@cli.command()
+@config_option
+@app_option
+def worker(config_path: str | None, app_spec: str | None) -> None:
+    """Run handlers for stored deliveries, without receiving any."""
+    config = _setup(config_path)
+    bridge = load_bridge(app_spec or config.app)
+    asyncio.run(Service(config, bridge, with_worker=True).run_worker())
+
+
+@cli.command("send-test")
+@click.argument("name")
+@config_option
+@click.option("--url", help="Where to send (default: this configuration's edge).")
+@click.option("--secret", help="Secret to sign with (default: the source's first).")
+@click.option("--source", default=DEFAULT_SOURCE, show_default=True)
+@click.option(
+    "--set",
+    "assignments",
+    multiple=True,
+    metavar="FIELD=VALUE",
+    help="Override a field.",
+)
+def send_test(
+    name: str,
+    config_path: str | None,
+    url: str | None,
+    secret: str | None,
+    source: str,
+    assignments: Sequence[str],
+) -> None:
+    """Send a realistic, correctly signed delivery of event NAME to a service."""
+    config = load_config(config_path)
+    source_config = config.sources.get(source)
+    if secret is None:
+        if source_config is None or not source_config.secrets:
+            raise click.UsageError(f"no secret for source {source!r}: pass --secret")
+        secret = source_config.secrets[0]
+    if url is None:
+        path = "/webhooks/maintainx" + (
+            "" if source == DEFAULT_SOURCE else f"/{source}"
+        )
+        url = f"http://{config.server.host}:{config.server.port}{path}"
+    body = sample_body(apply_overrides(sample_payload(name), assignments))
+    headers = {"content-type": "application/json"}
+    if source_config is not None and source_config.scheme == "simple":
+        headers[SIMPLE_SIGNATURE_HEADER] = hmac_hex(secret, body)
+    else:
+        signed_url = (source_config and source_config.public_url) or url
+        headers.update(sign_delivery(secret, int(time.time()), body, signed_url))
+    try:
+        response = httpx.post(url, content=body, headers=headers, timeout=10)
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"cannot reach {url}: {exc}") from exc
+    click.echo(f"{response.status_code} {response.text}")
+    if response.is_error:
+        sys.exit(1)
+
+
+@cli.group()
+def events() -> None:
+    """Inspect and replay stored events."""
+
+
+@events.command("list")
+@config_option
+@click.option("--status", type=click.Choice(STATUSES), help="With a delivery in it.")
+@click.option("--name", help="Event name, alias or glob (workorder.*).")
+@click.option("--resource", "resource_id", help="Resource id (work order id, ...).")
+@click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True)
+def events_list(
+    config_path: str | None,
+    status: Any,
+    name: str | None,
+    resource_id: str | None,
+    limit: int,
+) -> None:
+    """List events, newest first."""
+    found = _with_store(
+        config_path,
+        lambda store: store.list_events(
+            status=status, name=name, resource_id=resource_id, limit=limit
+        ),
+    )
+    if not found:
+        click.echo("no events")
+        return
+    for event in found:
+        statuses = " ".join(f"{k}={v}" for k, v in sorted(event.statuses.items()))
+        resource = (
+            f"{event.resource_kind}:{event.resource_id}" if event.resource_id else "-"
+        )
+        click.echo(
+            f"{_when(event.received_at)}  {event.id}  {event.event_type:<28} "
+            f"{resource:<22} {statuses or 'no handlers'}"
+        )
+
+
+@events.command("show")
+@click.argument("event_id")
+@config_option
+def events_show(event_id: str, config_path: str | None) -> None:
+    """Show an event: payload, deliveries, attempts and last errors."""
+
+    async def gather(store: SqlStore) -> Any:
+        event = await store.get_event(event_id)
+        if event is None:
+            raise click.ClickException(f"no event {event_id}")
+        return event, await store.deliveries(event_id), await store.attempts(event_id)
+
+    event, deliveries, attempts = _with_store(config_path, gather)
+    click.echo(f"event     {event.id}")
+    click.echo(f"type      {event.event_type}  ({', '.join(event.names)})")
+    click.echo(f"source    {event.source}")
+    click.echo(f"resource  {event.resource_kind}:{event.resource_id}")
+    click.echo(f"occurred  {event.occurred_at.isoformat()}")
+    click.echo(f"received  {event.received_at.isoformat()}")
+    click.echo("payload")
+    click.echo(json.dumps(event.payload, indent=2, ensure_ascii=False))
+    click.echo(
+        "deliveries" if deliveries else "deliveries: none (no handler wanted it)"
+    )
+    for d in deliveries:
+        due = f" next {_when(d.next_attempt_at)}" if d.status == "failed" else ""
+        click.echo(f"  #{d.id} {d.handler}: {d.status}, {d.attempts} attempt(s){due}")
+        if d.last_error:
+            click.echo(f"     last error: {d.last_error.splitlines()[0]}")
+    for a in attempts:
+        took = round((a.finished_at - a.started_at) * 1000, 1)
+        detail = f": {a.error.splitlines()[0]}" if a.error else ""
+        click.echo(
+            f"  attempt #{a.delivery_id}.{a.number} {_when(a.started_at)} "
+            f"{a.outcome} {took} ms on {a.worker}{detail}"
+        )
+
+
+@events.command("replay")
+@click.argument("event_id")
+@config_option
+def events_replay(event_id: str, config_path: str | None) -> None:
+    """Re-arm every delivery of an event, to run its handlers again."""
+
+    async def replay(store: SqlStore) -> int:
+        if await store.get_event(event_id) is None:
+            raise click.ClickException(f"no event {event_id}")
+        return await store.replay(event_id)
+
+    count = _with_store(config_path, replay)
+    click.echo(f"re-armed {count} deliver{'y' if count == 1 else 'ies'} of {event_id}")
+
+
+@cli.group()
+def dead() -> None:
+    """Deliveries that failed for good: list them, try them again."""
+
+
+@dead.command("list")
+@config_option
+@click.option("--limit", type=click.IntRange(1, 10000), default=100, show_default=True)
+def dead_list(config_path: str | None, limit: int) -> None:
+    """List dead deliveries, most recent first."""
+    found = _with_store(config_path, lambda store: store.list_dead(limit))
+    if not found:
+        click.echo("no dead deliveries")
+    for d in found:
+        error = (d.last_error or "").splitlines()[0] if d.last_error else ""
+        click.echo(
+            f"#{d.id}  {_when(d.updated_at)}  {d.event_id}  {d.handler}  "
+            f"{d.attempts} attempt(s)  {error}"
+        )
+
+
+@dead.command("retry")
+@click.argument("delivery_ids", nargs=-1, type=int)
+@click.option("--all", "retry_all", is_flag=True, help="Retry every dead delivery.")
+@config_option
+def dead_retry(
+    delivery_ids: tuple[int, ...], retry_all: bool, config_path: str | None
+) -> None:
+    """Re-arm dead deliveries by id (see `dead list`), or --all."""
+    if bool(delivery_ids) == retry_all:
+        raise click.UsageError("give delivery ids or --all, not both or neither")
+    ids = None if retry_all else list(delivery_ids)
+    count = _with_store(config_path, lambda store: store.retry_dead(ids))
+    click.echo(f"re-armed {count} dead deliver{'y' if count == 1 else 'ies'}")
+
+
+cli.add_command(sandbox_group)
+
+
+def _with_store(
+    config_path: str | None, action: Callable[[SqlStore], Awaitable[T]]
+) -> T:
+    config = load_config(config_path)
+    store = make_store(config)
+
+    async def run() -> T:
+        await store.open()
+        try:
+            return await action(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def _when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "-"
+    moment = datetime.fromtimestamp(timestamp, UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the command line; every error is one line and a non-zero exit."""
+    try:
+        result = cli.main(args=argv, prog_name="mxbridge", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("mxbridge: aborted", err=True)
+        sys.exit(130)
+    except click.UsageError as exc:
+        hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx else ""
+        click.echo(
+            f"mxbridge: error: {_one_line(exc.format_message())}{hint}", err=True
+        )
+        sys.exit(2)
+    except click.ClickException as exc:
+        click.echo(f"mxbridge: error: {_one_line(exc.format_message())}", err=True)
+        sys.exit(exc.exit_code)
+    except MxbridgeError as exc:
+        click.echo(f"mxbridge: error: {_one_line(str(exc))}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(result if isinstance(result, int) else 0)

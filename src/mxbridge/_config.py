@@ -1,0 +1,226 @@
+"""Configuration: a TOML file (``mxbridge.toml``) plus environment variables.
+
+The file is found by ``--config``, else ``MXBRIDGE_CONFIG``, else
+``./mxbridge.toml`` when it exists; with none, the defaults apply. The
+environment adds what should not live in a file:
+
+- ``MAINTAINX_WEBHOOK_SECRET``: secrets of the ``default`` source, comma-separated
+  during a rotation (a source may name another variable with ``secrets_env``);
+- ``MXBRIDGE_STORE_URL``: the store's URL, over ``[store] url``.
+
+An invalid configuration raises `ConfigError` naming the key and what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from mxbridge._errors import ConfigError
+from mxbridge._retry import RetryPolicy
+
+__all__ = [
+    "DEFAULT_SOURCE",
+    "Config",
+    "LoggingConfig",
+    "RetryConfig",
+    "ServerConfig",
+    "SourceConfig",
+    "StoreConfig",
+    "WorkerConfig",
+    "load_config",
+]
+
+DEFAULT_SOURCE = "default"
+SECRET_ENV = "MAINTAINX_WEBHOOK_SECRET"
+STORE_URL_ENV = "MXBRIDGE_STORE_URL"
+CONFIG_ENV = "MXBRIDGE_CONFIG"
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(_Section):
+    """Where the edge listens, and how much it reads."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+
+
+class SourceConfig(_Section):
+    """A named group of secrets: one MaintainX subscription, or several in rotation.
+
+    `public_url` is the URL MaintainX posts to (as registered with it); when set,
+    the URI signature is checked against it.
+    """
+
+    scheme: Literal["maintainx", "simple"] = "maintainx"
+    secrets: list[str] = Field(default_factory=list)
+    secrets_env: str | None = None
+    public_url: str | None = None
+    tolerance_seconds: int = Field(default=300, ge=0)
+
+    @field_validator("secrets")
+    @classmethod
+    def _no_blank_secret(cls, secrets: list[str]) -> list[str]:
+        if any(not secret.strip() for secret in secrets):
+            raise ValueError("a secret is empty or whitespace only")
+        return secrets
+
+    @field_validator("public_url")
+    @classmethod
+    def _absolute_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("https://", "http://")):
+            raise ValueError("must be an absolute http(s) URL, as MaintainX posts to")
+        return url
+
+
+class StoreConfig(_Section):
+    """Where events are kept.
+
+    `synchronous` is SQLite's: ``full`` survives a power cut, ``normal`` only a
+    killed process (and is faster).
+    """
+
+    url: str = "sqlite:///mxbridge.db"
+    synchronous: Literal["full", "normal"] = "full"
+
+
+class WorkerConfig(_Section):
+    """How deliveries are run."""
+
+    enabled: bool = True
+    concurrency: int = Field(default=8, ge=1, le=256)
+    poll_interval: PositiveFloat = 1.0
+    handler_timeout: PositiveFloat = 30.0
+    grace_seconds: float = Field(default=20.0, ge=0)
+
+
+class RetryConfig(_Section):
+    """The retry schedule; the defaults span about a day (see `RetryPolicy`)."""
+
+    max_attempts: int = Field(default=11, ge=1, le=100)
+    initial_delay: PositiveFloat = 15.0
+    multiplier: float = Field(default=3.0, ge=1.0)
+    max_delay: PositiveFloat = 6 * 3600.0
+    jitter: float = Field(default=0.2, ge=0.0, lt=1.0)
+
+    def policy(self) -> RetryPolicy:
+        """The pure `RetryPolicy` these settings describe."""
+        return RetryPolicy(**self.model_dump())
+
+
+class LoggingConfig(_Section):
+    """Log level and format (``auto``: JSON unless on a terminal)."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class Config(_Section):
+    """The whole configuration of one mxbridge service."""
+
+    app: str | None = None
+    server: ServerConfig = ServerConfig()
+    store: StoreConfig = StoreConfig()
+    worker: WorkerConfig = WorkerConfig()
+    retry: RetryConfig = RetryConfig()
+    logging: LoggingConfig = LoggingConfig()
+    sources: dict[str, SourceConfig] = Field(default_factory=dict)
+
+    @field_validator("sources")
+    @classmethod
+    def _source_names(cls, sources: dict[str, SourceConfig]) -> dict[str, SourceConfig]:
+        for name in sources:
+            if not name or not all(c.isalnum() or c in "-_" for c in name):
+                raise ValueError(
+                    f"source name {name!r} may hold only letters, digits, - and _"
+                )
+        return sources
+
+
+def load_config(
+    path: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> Config:
+    """Read the configuration file (if any) and the environment into a `Config`."""
+    env = os.environ if environ is None else environ
+    file = _config_path(path, env)
+    data = _read_toml(file) if file is not None else {}
+    where = str(file) if file is not None else "configuration"
+    data = _apply_environment(data, env, where)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, where)) from None
+
+
+def _config_path(path: str | Path | None, env: Mapping[str, str]) -> Path | None:
+    if path is not None:
+        return Path(path)
+    if env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV])
+    default = Path("mxbridge.toml")
+    return default if default.exists() else None
+
+
+def _read_toml(file: Path) -> dict[str, Any]:
+    try:
+        with file.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: no such configuration file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot be read: {exc.strerror}") from None
+
+
+def _apply_environment(
+    data: dict[str, Any], env: Mapping[str, str], where: str
+) -> dict[str, Any]:
+    data = dict(data)
+    if env.get(STORE_URL_ENV):
+        data["store"] = {**data.get("store", {}), "url": env[STORE_URL_ENV]}
+    sources = {name: dict(value) for name, value in data.get("sources", {}).items()}
+    if env.get(SECRET_ENV) is not None:
+        sources.setdefault(DEFAULT_SOURCE, {})
+        sources[DEFAULT_SOURCE].setdefault("secrets_env", SECRET_ENV)
+    for name, source in sources.items():
+        variable = source.get("secrets_env")
+        if not isinstance(variable, str):
+            continue
+        value = env.get(variable)
+        if value is None:
+            # Not an error here: commands that only read the store need no
+            # secret. `serve` refuses to start with a source that has none.
+            continue
+        from_env = [part.strip() for part in value.split(",")]
+        if not all(from_env):
+            raise ConfigError(
+                f"{where}: sources.{name}: environment variable {variable} holds an "
+                "empty or whitespace-only secret"
+            )
+        source["secrets"] = [*source.get("secrets", []), *from_env]
+    if sources:
+        data["sources"] = sources
+    return data
+
+
+def _describe(exc: ValidationError, where: str) -> str:
+    problems = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        problems.append(f"{key}: {message}")
+    return f"{where}: " + "; ".join(problems)

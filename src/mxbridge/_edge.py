@@ -1,0 +1,216 @@
+"""The edge: the ASGI app that receives MaintainX deliveries.
+
+For each delivery, in order: find the source, read the body once with a size
+limit, verify its signature, parse it into an `Event`, route it to the handlers
+that want it, append it to the store, and answer only after the commit. Every
+side effect happens later, in the worker.
+
+    401  the signature does not prove the delivery (reason logged, never a secret)
+    400  the body is not a JSON object naming its event
+    404  no such source
+    413  the body is over the limit (by Content-Length, or while reading)
+    503  the store could not commit: the sender may send it again
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from mxbridge._bridge import Bridge
+from mxbridge._config import DEFAULT_SOURCE, SourceConfig
+from mxbridge._errors import PayloadError, StoreError, VerificationError
+from mxbridge._events import Event, parse_event
+from mxbridge._logging import get_logger
+from mxbridge._metrics import Metrics
+from mxbridge._signing import (
+    BODY_SIGNATURE_HEADER,
+    EVENT_ID_HEADER,
+    SIMPLE_SIGNATURE_HEADER,
+    URI_SIGNATURE_HEADER,
+    verify_maintainx,
+    verify_simple,
+)
+from mxbridge._store import Store
+
+__all__ = ["SourceLookup", "create_app"]
+
+SourceLookup = Callable[[str], Awaitable[SourceConfig | None]]
+_SIGNATURE_HEADERS = (
+    BODY_SIGNATURE_HEADER,
+    URI_SIGNATURE_HEADER,
+    SIMPLE_SIGNATURE_HEADER,
+    EVENT_ID_HEADER,
+)
+
+log = get_logger("mxbridge.edge")
+
+
+class _Rejected(Exception):
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+def create_app(
+    *,
+    store: Store,
+    bridge: Bridge,
+    sources: SourceLookup,
+    max_body_bytes: int = 1024 * 1024,
+    metrics: Metrics | None = None,
+    clock: Callable[[], float] = time.time,
+    lifespan: Any = None,
+) -> Starlette:
+    """Build the edge's Starlette app around a store, a bridge and its sources."""
+    stats = metrics or Metrics()
+
+    async def receive(request: Request) -> Response:
+        started = time.perf_counter()
+        source = request.path_params.get("source", DEFAULT_SOURCE)
+        try:
+            event, result_status = await _accept(request, source)
+        except _Rejected as rejected:
+            return _reject(rejected, source, started, stats)
+        elapsed = time.perf_counter() - started
+        stats.deliveries.labels(source, result_status).inc()
+        stats.ack_seconds.observe(elapsed)
+        log.info(
+            "delivery received",
+            event_id=event.id,
+            names=list(event.names),
+            source=source,
+            outcome=result_status,
+            ms=round(elapsed * 1000, 2),
+        )
+        return JSONResponse({"status": result_status, "event_id": event.id})
+
+    async def _accept(request: Request, source: str) -> tuple[Event, str]:
+        config = await sources(source)
+        if config is None:
+            raise _Rejected(404, "unknown_source", f"no source named {source!r}")
+        raw = await _read_body(request, max_body_bytes)
+        headers = _signature_headers(request)
+        _verify(config, headers, raw, clock())
+
+        try:
+            event = parse_event(
+                raw,
+                source=source,
+                received_at=datetime.fromtimestamp(clock(), UTC),
+                header_event_id=headers.get(EVENT_ID_HEADER),
+            )
+        except PayloadError as exc:
+            raise _Rejected(400, "bad_payload", str(exc)) from exc
+
+        handlers = bridge.route(event)
+        try:
+            result = await store.append(event, handlers)
+        except StoreError as exc:
+            raise _Rejected(503, "store_unavailable", str(exc)) from exc
+        if not handlers and not result.duplicate:
+            log.info(
+                "no handler wants this event",
+                event_id=event.id,
+                names=list(event.names),
+            )
+        return event, "duplicate" if result.duplicate else "accepted"
+
+    async def healthz(_request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_request: Request) -> Response:
+        try:
+            await store.ping()
+        except StoreError as exc:
+            return JSONResponse({"status": "unavailable", "reason": str(exc)}, 503)
+        return JSONResponse({"status": "ready"})
+
+    async def metrics_endpoint(_request: Request) -> Response:
+        return Response(generate_latest(stats.registry), media_type=CONTENT_TYPE_LATEST)
+
+    routes = [
+        Route("/webhooks/maintainx", receive, methods=["POST"]),
+        Route("/webhooks/maintainx/{source}", receive, methods=["POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise _Rejected(400, "bad_length", "Content-Length is not a number")
+        if int(declared) > limit:
+            raise _Rejected(
+                413, "too_large", f"body of {declared} bytes is over {limit}"
+            )
+    # Count while reading too: a chunked body has no Content-Length to trust.
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _Rejected(413, "too_large", f"body is over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _signature_headers(request: Request) -> dict[str, str]:
+    # A header sent twice counts with all its values, so every v1 in either is tried.
+    found = {}
+    for name in _SIGNATURE_HEADERS:
+        values = request.headers.getlist(name)
+        if values:
+            found[name] = ",".join(values)
+    return found
+
+
+def _verify(
+    config: SourceConfig, headers: Mapping[str, str], raw: bytes, now: float
+) -> None:
+    try:
+        if config.scheme == "simple":
+            verify_simple(headers, raw, config.secrets)
+        else:
+            verify_maintainx(
+                headers,
+                raw,
+                config.secrets,
+                public_url=config.public_url,
+                now=now,
+                tolerance=config.tolerance_seconds,
+            )
+    except VerificationError as exc:
+        raise _Rejected(401, exc.reason, str(exc)) from exc
+
+
+def _reject(
+    rejected: _Rejected, source: str, started: float, stats: Metrics
+) -> Response:
+    elapsed = time.perf_counter() - started
+    # Any path segment can name a source: keep made-up ones out of the labels.
+    label = "(unknown)" if rejected.reason == "unknown_source" else source
+    stats.deliveries.labels(label, rejected.reason).inc()
+    log.warning(
+        "delivery rejected",
+        source=source,
+        status=rejected.status,
+        reason=rejected.reason,
+        detail=str(rejected),
+        ms=round(elapsed * 1000, 2),
+    )
+    body = {"status": "rejected", "reason": rejected.reason, "detail": str(rejected)}
+    return JSONResponse(body, rejected.status)

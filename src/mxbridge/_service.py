@@ -1,0 +1,171 @@
+"""Assemble a running service from a `Config` and a `Bridge`: store, edge, worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import importlib.util
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+
+from mxbridge._bridge import Bridge
+from mxbridge._config import Config, SourceConfig
+from mxbridge._edge import create_app
+from mxbridge._errors import ConfigError
+from mxbridge._logging import get_logger
+from mxbridge._metrics import Metrics
+from mxbridge._store import SqlStore, Store
+from mxbridge._worker import Worker
+
+__all__ = ["Service", "load_bridge", "make_store"]
+
+log = get_logger("mxbridge.service")
+
+
+def make_store(config: Config) -> SqlStore:
+    """The store the configuration names."""
+    return SqlStore(config.store.url, synchronous=config.store.synchronous)
+
+
+def load_bridge(spec: str | None) -> Bridge:
+    """Load a `Bridge` from ``module:attribute`` or ``path/to/file.py:attribute``.
+
+    With no spec, an empty bridge: events are stored, and no handler runs.
+    """
+    if not spec:
+        return Bridge()
+    target, _, attribute = spec.partition(":")
+    attribute = attribute or "bridge"
+    module = _import(target)
+    found = getattr(module, attribute, None)
+    if not isinstance(found, Bridge):
+        raise ConfigError(f"app {spec!r}: {attribute!r} is not a mxbridge.Bridge")
+    return found
+
+
+def _import(target: str) -> Any:
+    try:
+        if target.endswith(".py"):
+            path = Path(target).resolve()
+            spec = importlib.util.spec_from_file_location(path.stem, path)
+            if spec is None or spec.loader is None or not path.exists():
+                raise ConfigError(f"app file {target} does not exist")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[path.stem] = module
+            spec.loader.exec_module(module)
+            return module
+        if "" not in sys.path and "." not in sys.path:
+            sys.path.insert(0, "")
+        return importlib.import_module(target)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"app module {target!r} cannot be imported: {exc}") from exc
+
+
+def check_sources(config: Config) -> None:
+    """Refuse to start with a source that has no secret."""
+    if not config.sources:
+        raise ConfigError(
+            "no webhook source is configured: set MAINTAINX_WEBHOOK_SECRET, or add "
+            "[sources.NAME] with secrets to the configuration"
+        )
+    for name, source in config.sources.items():
+        if source.secrets:
+            continue
+        if source.secrets_env:
+            raise ConfigError(
+                f"sources.{name}: no secrets: environment variable "
+                f"{source.secrets_env} is not set"
+            )
+        raise ConfigError(f"sources.{name}: no secrets (set secrets or secrets_env)")
+
+
+class Service:
+    """One mxbridge process: the edge and, unless turned off, the worker."""
+
+    def __init__(
+        self,
+        config: Config,
+        bridge: Bridge,
+        *,
+        store: Store | None = None,
+        with_worker: bool | None = None,
+    ) -> None:
+        self.config = config
+        self.bridge = bridge
+        self.store: Store = store or make_store(config)
+        self.metrics = Metrics()
+        self.with_worker = config.worker.enabled if with_worker is None else with_worker
+        self.worker = Worker(
+            self.store,
+            bridge,
+            retry=config.retry.policy(),
+            concurrency=config.worker.concurrency,
+            poll_interval=config.worker.poll_interval,
+            handler_timeout=config.worker.handler_timeout,
+            grace_seconds=config.worker.grace_seconds,
+            metrics=self.metrics,
+        )
+
+    async def lookup_source(self, name: str) -> SourceConfig | None:
+        """The source named `name`, from the configuration."""
+        return self.config.sources.get(name)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        """Open the store and start the worker; on the way out, stop both."""
+        await self.store.open()
+        if self.with_worker:
+            self.store.on_commit(self.worker.wake)
+            self.worker.start()
+        try:
+            yield
+        finally:
+            if self.with_worker:
+                await self.worker.stop()
+            await self.store.close()
+
+    def app(self) -> Starlette:
+        """The edge, with this service's life cycle."""
+        return create_app(
+            store=self.store,
+            bridge=self.bridge,
+            sources=self.lookup_source,
+            max_body_bytes=self.config.server.max_body_bytes,
+            metrics=self.metrics,
+            lifespan=self.lifespan,
+        )
+
+    def uvicorn_config(
+        self, *, host: str | None = None, port: int | None = None
+    ) -> uvicorn.Config:
+        """Uvicorn's settings for this service."""
+        return uvicorn.Config(
+            self.app(),
+            host=host or self.config.server.host,
+            port=self.config.server.port if port is None else port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=int(self.config.worker.grace_seconds) + 5,
+            server_header=False,
+        )
+
+    async def run_worker(self) -> None:
+        """Run only the worker until SIGINT or SIGTERM."""
+        await self.store.open()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(
+                sig, lambda: asyncio.ensure_future(self.worker.stop())
+            )
+        try:
+            await self.worker.run()
+        finally:
+            await self.store.close()

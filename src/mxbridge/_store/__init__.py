@@ -1,0 +1,29 @@
+"""The store: events and their deliveries. One interface, SQL underneath."""
+
+from __future__ import annotations
+
+from mxbridge._store._protocol import Store
+from mxbridge._store._records import (
+    STATUSES,
+    AppendResult,
+    AttemptRecord,
+    Claim,
+    DeliveryRecord,
+    DeliveryStatus,
+    EventSummary,
+    Outcome,
+)
+from mxbridge._store._sql import SqlStore
+
+__all__ = [
+    "STATUSES",
+    "AppendResult",
+    "AttemptRecord",
+    "Claim",
+    "DeliveryRecord",
+    "DeliveryStatus",
+    "EventSummary",
+    "Outcome",
+    "SqlStore",
+    "Store",
+]

@@ -1,0 +1,89 @@
+"""The one interface over persistence. Everything above the store uses only this."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from mxbridge._events import Event
+from mxbridge._store._records import (
+    AppendResult,
+    AttemptRecord,
+    Claim,
+    DeliveryRecord,
+    DeliveryStatus,
+    EventSummary,
+    Outcome,
+)
+
+__all__ = ["Store"]
+
+
+class Store(Protocol):
+    """Events and their deliveries, safe for several workers in several processes.
+
+    Times are unix seconds. Every write is one transaction; `append` returns only
+    once the transaction holding the event has committed.
+    """
+
+    async def open(self) -> None:
+        """Connect and create or migrate the schema."""
+
+    async def close(self) -> None:
+        """Finish pending appends and disconnect."""
+
+    async def ping(self) -> None:
+        """Raise `StoreError` unless the store answers."""
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Call `callback` (on the event loop) after each commit of new deliveries."""
+
+    async def append(self, event: Event, handlers: Sequence[str]) -> AppendResult:
+        """Store `event` with one pending delivery per handler, atomically.
+
+        The same event id twice, even at the same instant, stores one event; the
+        second append reports a duplicate and creates nothing.
+        """
+
+    async def claim(self, owner: str, limit: int, lease_seconds: float) -> list[Claim]:
+        """Claim up to `limit` due deliveries (or ones whose lease expired)."""
+
+    async def complete(self, claim: Claim, outcome: Outcome) -> bool:
+        """Record an attempt's outcome; False when the lease had been lost."""
+
+    async def release(self, claims: Sequence[Claim], reason: str) -> None:
+        """Give claimed deliveries back, due now (a worker stopping)."""
+
+    async def next_due(self) -> float | None:
+        """When the next pending or failed delivery falls due, if any."""
+
+    async def get_event(self, event_id: str) -> Event | None:
+        """The stored event, parsed again from its raw payload."""
+
+    async def list_events(
+        self,
+        *,
+        status: DeliveryStatus | None = None,
+        name: str | None = None,
+        resource_id: str | None = None,
+        limit: int = 50,
+    ) -> list[EventSummary]:
+        """Events, newest first, filtered by delivery status, name glob, resource."""
+
+    async def deliveries(self, event_id: str) -> list[DeliveryRecord]:
+        """The deliveries of one event."""
+
+    async def attempts(self, event_id: str) -> list[AttemptRecord]:
+        """Every attempt at the deliveries of one event, oldest first."""
+
+    async def replay(self, event_id: str) -> int:
+        """Re-arm every delivery of the event; returns how many."""
+
+    async def list_dead(self, limit: int = 100) -> list[DeliveryRecord]:
+        """Dead deliveries, most recent first."""
+
+    async def retry_dead(self, delivery_ids: Sequence[int] | None) -> int:
+        """Re-arm the given dead deliveries (all when None); returns how many."""
+
+    async def counts(self) -> dict[str, int]:
+        """Number of deliveries in each status."""

@@ -1,0 +1,269 @@
+"""The worker: claim due deliveries, run their handlers, record what happened.
+
+Each claim holds a lease a little longer than the handler's timeout. A worker
+that dies mid-attempt leaves its lease to run out, and any worker then claims
+the delivery again. Failures are retried on the `RetryPolicy`'s schedule, then
+the delivery goes ``dead``: visible in ``mxbridge dead list``, replayable.
+
+Stopping lets running handlers finish for up to a grace period; those still
+running then are cancelled and their deliveries given back, due at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from mxbridge._bridge import Bridge, Handler
+from mxbridge._errors import PermanentError, RetryableError, StoreError
+from mxbridge._events import Event
+from mxbridge._logging import get_logger
+from mxbridge._metrics import Metrics
+from mxbridge._retry import RetryPolicy
+from mxbridge._store import Claim, Outcome, Store
+
+__all__ = ["Worker"]
+
+log = get_logger("mxbridge.worker")
+
+# Extra lease beyond the handler's timeout, for recording the outcome.
+_LEASE_MARGIN = 30.0
+_MAX_ERROR_CHARS = 4000
+
+
+class Worker:
+    """Runs the handlers of a `Bridge` for the deliveries of a `Store`."""
+
+    def __init__(
+        self,
+        store: Store,
+        bridge: Bridge,
+        *,
+        retry: RetryPolicy | None = None,
+        concurrency: int = 8,
+        poll_interval: float = 1.0,
+        handler_timeout: float = 30.0,
+        grace_seconds: float = 20.0,
+        metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.bridge = bridge
+        self.retry = retry or RetryPolicy()
+        self.concurrency = concurrency
+        self.poll_interval = poll_interval
+        self.handler_timeout = handler_timeout
+        self.grace_seconds = grace_seconds
+        self.metrics = metrics or Metrics()
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._running: dict[asyncio.Task[None], Claim] = {}
+        self._loop_task: asyncio.Task[None] | None = None
+
+    # -- life cycle ---------------------------------------------------------
+
+    def wake(self) -> None:
+        """Look for due deliveries now instead of at the next poll."""
+        self._wake.set()
+
+    def start(self) -> None:
+        """Run the claim loop in the background of the current event loop."""
+        self._loop_task = asyncio.get_running_loop().create_task(self.run())
+
+    async def stop(self) -> None:
+        """Stop claiming; let running handlers finish within the grace period."""
+        self._stopping.set()
+        self._wake.set()
+        if self._loop_task is not None:
+            await self._loop_task
+            self._loop_task = None
+
+    async def run(self) -> None:
+        """Claim and run deliveries until `stop` is called."""
+        log.info("worker started", worker=self.owner, concurrency=self.concurrency)
+        while not self._stopping.is_set():
+            claimed = await self._claim_some()
+            if not claimed:
+                await self._idle()
+        await self._drain()
+        log.info("worker stopped", worker=self.owner)
+
+    async def run_until_idle(self, limit: float = 30.0) -> None:
+        """Run due deliveries until none is due or running (for tools and tests)."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            claimed = await self._claim_some()
+            if not claimed and not self._running:
+                return
+            if self._running:
+                await asyncio.wait(
+                    list(self._running), return_when=asyncio.FIRST_COMPLETED
+                )
+        raise TimeoutError(f"deliveries still due after {limit} s")
+
+    async def _claim_some(self) -> int:
+        free = self.concurrency - len(self._running)
+        if free <= 0:
+            await asyncio.wait(list(self._running), return_when=asyncio.FIRST_COMPLETED)
+            return 1
+        try:
+            claims = await self.store.claim(self.owner, free, self._lease_seconds())
+        except StoreError as exc:
+            log.error("claim failed", error=str(exc))
+            return 0
+        for claim in claims:
+            task = asyncio.get_running_loop().create_task(self._execute(claim))
+            self._running[task] = claim
+            task.add_done_callback(self._running.pop)
+        return len(claims)
+
+    async def _idle(self) -> None:
+        self._wake.clear()
+        timeout = self.poll_interval
+        try:
+            due = await self.store.next_due()
+        except StoreError:
+            due = None
+        if due is not None:
+            # A floor, so a delivery held by another worker cannot make us spin.
+            timeout = min(timeout, max(due - self._clock(), 0.05))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _drain(self) -> None:
+        if not self._running:
+            return
+        _, pending = await asyncio.wait(list(self._running), timeout=self.grace_seconds)
+        if not pending:
+            return
+        claims = [self._running[task] for task in pending]
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending)
+        await self.store.release(claims, "interrupted: the worker stopped")
+        log.warning("handlers interrupted at stop", count=len(claims))
+
+    def _lease_seconds(self) -> float:
+        longest = max(
+            [self.handler_timeout, *(h.timeout or 0 for h in self.bridge)], default=0
+        )
+        return longest + _LEASE_MARGIN
+
+    # -- one attempt --------------------------------------------------------
+
+    async def _execute(self, claim: Claim) -> None:
+        started = self._clock()
+        handler = self.bridge.get(claim.handler)
+        outcome = await self._attempt(handler, claim, started)
+        try:
+            kept = await self.store.complete(claim, outcome)
+        except StoreError as exc:
+            # The lease will run out and the delivery will be tried again.
+            log.error(
+                "could not record outcome", delivery=claim.delivery_id, error=str(exc)
+            )
+            return
+        self.metrics.attempts.labels(claim.handler, outcome.status).inc()
+        fields: dict[str, Any] = {
+            "event_id": claim.event.id,
+            "names": list(claim.event.names),
+            "handler": claim.handler,
+            "delivery": claim.delivery_id,
+            "attempt": claim.attempt,
+            "outcome": outcome.status,
+            "ms": round((outcome.finished_at - started) * 1000, 2),
+        }
+        if outcome.error:
+            fields["error"] = outcome.error.splitlines()[0]
+        if outcome.note:
+            fields["note"] = outcome.note
+        if not kept:
+            log.warning("lease lost before the outcome was recorded", **fields)
+        elif outcome.status == "dead":
+            log.error("handler attempt", **fields)
+        elif outcome.status == "failed":
+            retry_in = round((outcome.retry_at or started) - outcome.finished_at)
+            log.warning("handler attempt", retry_in_s=retry_in, **fields)
+        else:
+            log.info("handler attempt", **fields)
+
+    async def _attempt(
+        self, handler: Handler | None, claim: Claim, started: float
+    ) -> Outcome:
+        if handler is None:
+            error = f"no handler named {claim.handler!r} is registered in this worker"
+            return self._failure(claim, started, error, None, permanent=False)
+        event = claim.event
+        try:
+            if handler.when is not None and not handler.when(event):
+                return Outcome(
+                    "succeeded", started, self._clock(), note="condition false"
+                )
+            await self._call(handler, event)
+        except PermanentError as exc:
+            return self._failure(claim, started, _describe(exc), None, permanent=True)
+        except RetryableError as exc:
+            return self._failure(claim, started, _describe(exc), exc.retry_after)
+        except TimeoutError:
+            timeout = handler.timeout or self.handler_timeout
+            return self._failure(claim, started, f"timed out after {timeout} s", None)
+        except Exception as exc:
+            return self._failure(claim, started, _describe(exc, with_trace=True), None)
+        return Outcome("succeeded", started, self._clock())
+
+    async def _call(self, handler: Handler, event: Event) -> None:
+        timeout = handler.timeout or self.handler_timeout
+        if handler.is_async:
+            await asyncio.wait_for(handler.func(event), timeout)
+        else:
+            # A thread cannot be killed: on timeout it is left to finish alone,
+            # and the attempt is recorded as failed.
+            await asyncio.wait_for(asyncio.to_thread(handler.func, event), timeout)
+
+    def _failure(
+        self,
+        claim: Claim,
+        started: float,
+        error: str,
+        retry_after: float | None,
+        *,
+        permanent: bool = False,
+    ) -> Outcome:
+        finished = self._clock()
+        handler = self.bridge.get(claim.handler)
+        policy = self.retry
+        if handler is not None and handler.max_attempts is not None:
+            policy = RetryPolicy(
+                handler.max_attempts,
+                policy.initial_delay,
+                policy.multiplier,
+                policy.max_delay,
+                policy.jitter,
+            )
+        delay = (
+            None
+            if permanent
+            else policy.next_delay(claim.attempt, retry_after=retry_after)
+        )
+        if delay is None:
+            return Outcome("dead", started, finished, error=error)
+        return Outcome(
+            "failed", started, finished, error=error, retry_at=finished + delay
+        )
+
+
+def _describe(exc: BaseException, *, with_trace: bool = False) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    if with_trace:
+        trace = "".join(traceback.format_exception(exc))
+        text = f"{text}\n{trace}"
+    return text[:_MAX_ERROR_CHARS]
