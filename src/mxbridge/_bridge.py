@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from mxbridge._events import Event
+from mxbridge._events import INTERNAL_SOURCE, Event
 from mxbridge._routing import matches
 
 __all__ = ["Bridge", "Handler", "HandlerFunc"]
@@ -48,7 +48,14 @@ class Handler:
         return inspect.iscoroutinefunction(self.func)
 
     def wants(self, event: Event) -> bool:
-        """True when the handler's patterns match one of the event's names."""
+        """True when the handler's patterns match one of the event's names.
+
+        mxbridge's own events (``mxbridge.*``) go only to handlers that name
+        them: a ``*`` handler mirroring MaintainX should not get them.
+        """
+        if event.source == INTERNAL_SOURCE:
+            named = [p for p in self.patterns if p.startswith("mxbridge.")]
+            return matches(named, event.names)
         return matches(self.patterns, event.names)
 
 

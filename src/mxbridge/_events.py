@@ -20,8 +20,11 @@ from typing import Any
 from mxbridge._errors import PayloadError
 
 __all__ = [
+    "DEAD_DELIVERY",
+    "INTERNAL_SOURCE",
     "KNOWN_EVENT_TYPES",
     "Event",
+    "dead_delivery_event",
     "event_names",
     "make_event_id",
     "parse_event",
@@ -138,6 +141,11 @@ _NOUN = re.compile(r"^(?:NEW_)?([A-Z_]+?)(?:_STATUS_CHANGE|_CHANGE|_DELETE)?$")
 _ACTOR_FIELDS = ("userId", "actorId")
 _TIME_FIELDS = ("occurredAt", "triggeredAt", "timestamp")
 _EVENT_ID_CHARS = re.compile(r"[\x21-\x7e]{1,200}")
+
+INTERNAL_SOURCE = "mxbridge"
+"""The source of events mxbridge emits about itself."""
+DEAD_DELIVERY = "mxbridge.delivery.dead"
+"""Emitted when a delivery goes dead, so rules can route the failure somewhere."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,3 +372,32 @@ def _first_int(
             if value is not None:
                 return value
     return None
+
+
+def dead_delivery_event(
+    *,
+    delivery_id: int,
+    handler: str,
+    attempts: int,
+    error: str | None,
+    failed: Event,
+    now: datetime,
+) -> Event:
+    """The internal event that tells a delivery of `failed` went dead."""
+    payload = {
+        "eventType": DEAD_DELIVERY,
+        "occurredAt": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "deliveryId": delivery_id,
+        "handler": handler,
+        "attempts": attempts,
+        "error": (error or "").splitlines()[0] if error else None,
+        "event": {
+            "id": failed.id,
+            "eventType": failed.event_type,
+            "source": failed.source,
+            "resourceKind": failed.resource_kind,
+            "resourceId": failed.resource_id,
+        },
+    }
+    raw = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+    return parse_event(raw, source=INTERNAL_SOURCE, received_at=now)

@@ -19,11 +19,12 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from mxbridge._bridge import Bridge, Handler
 from mxbridge._errors import PermanentError, RetryableError, StoreError
-from mxbridge._events import Event
+from mxbridge._events import INTERNAL_SOURCE, Event, dead_delivery_event
 from mxbridge._logging import get_logger
 from mxbridge._metrics import Metrics
 from mxbridge._retry import RetryPolicy
@@ -190,11 +191,30 @@ class Worker:
             log.warning("lease lost before the outcome was recorded", **fields)
         elif outcome.status == "dead":
             log.error("handler attempt", **fields)
+            await self._announce_dead(claim, outcome)
         elif outcome.status == "failed":
             retry_in = round((outcome.retry_at or started) - outcome.finished_at)
             log.warning("handler attempt", retry_in_s=retry_in, **fields)
         else:
             log.info("handler attempt", **fields)
+
+    async def _announce_dead(self, claim: Claim, outcome: Outcome) -> None:
+        # A dead delivery of the dead-delivery event itself is not announced
+        # again: that could loop forever.
+        if claim.event.source == INTERNAL_SOURCE:
+            return
+        event = dead_delivery_event(
+            delivery_id=claim.delivery_id,
+            handler=claim.handler,
+            attempts=claim.attempt,
+            error=outcome.error,
+            failed=claim.event,
+            now=datetime.fromtimestamp(self._clock(), UTC),
+        )
+        try:
+            await self.store.append(event, self.bridge.route(event))
+        except StoreError as exc:
+            log.error("could not record the dead delivery event", error=str(exc))
 
     async def _attempt(
         self, handler: Handler | None, claim: Claim, started: float

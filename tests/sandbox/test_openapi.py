@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import httpx
-from conftest import RunningSandbox
 from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
+from conftest import SHARED, RunningSandbox
+
 SPEC = SHARED / "reference" / "maintainx-openapi.json"
 SERVER = "https://api.getmaintainx.com"
 

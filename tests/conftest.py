@@ -1,9 +1,15 @@
-"""Fixtures: a sandbox and a delivery receiver, each a real server on loopback."""
+"""Shared fixtures: real servers on loopback and the shared delivery fixtures.
+
+- `sandbox`: a local stand-in for MaintainX's API;
+- `receiver`: an HTTP endpoint that records what is posted to it;
+- `SHARED`: the project's shared folder (fixtures, API reference), beside the repo.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +21,8 @@ from starlette.routing import Route
 from mxbridge._sandbox import Sandbox, SandboxConfig, create_app, serve_in_thread
 
 API_KEY = "test-key"
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
+FIXTURES = SHARED / "fixtures" / "maintainx"
 
 
 @dataclass
