@@ -1,0 +1,95 @@
+"""Loading configuration: the file, the environment, and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mxbridge._config import load_config
+from mxbridge._errors import ConfigError
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "mxbridge.toml"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    """Write a configuration file and return its path."""
+    path = tmp_path / "mxbridge.toml"
+    path.write_text(text)
+    return path
+
+
+def test_the_example_configuration_loads() -> None:
+    """The committed example is valid and takes its secret from the environment."""
+    config = load_config(EXAMPLE, {"MAINTAINX_WEBHOOK_SECRET": "s1, s2"})
+
+    assert config.sources["default"].secrets == ["s1", "s2"]
+    assert config.server.port == 8080
+
+
+def test_no_file_and_an_env_secret_make_a_default_source() -> None:
+    """With no file, MAINTAINX_WEBHOOK_SECRET alone is enough."""
+    config = load_config(None, {"MAINTAINX_WEBHOOK_SECRET": "only"})
+
+    assert config.sources["default"].secrets == ["only"]
+    assert config.store.url == "sqlite:///mxbridge.db"
+
+
+def test_store_url_from_the_environment_wins(tmp_path: Path) -> None:
+    """MXBRIDGE_STORE_URL overrides the file's store URL."""
+    path = write(tmp_path, '[store]\nurl = "sqlite:///a.db"\n')
+
+    config = load_config(path, {"MXBRIDGE_STORE_URL": "sqlite:///b.db"})
+
+    assert config.store.url == "sqlite:///b.db"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param("[server]\nprot = 1\n", "server.prot: unknown key", id="typo"),
+        pytest.param(
+            "[server]\nport = 70000\n", "server.port: Input should be less", id="range"
+        ),
+        pytest.param(
+            '[sources.a]\nsecrets = ["  "]\n',
+            "sources.a.secrets: Value error",
+            id="blank",
+        ),
+        pytest.param(
+            '[sources.a]\nscheme = "hmac"\n',
+            "sources.a.scheme: Input should be",
+            id="enum",
+        ),
+        pytest.param(
+            '[sources.a]\npublic_url = "hooks.example.net"\n',
+            "sources.a.public_url",
+            id="relative-url",
+        ),
+        pytest.param('[sources."a/b"]\n', "may hold only", id="source-name"),
+        pytest.param("[server\n", "not valid TOML", id="toml"),
+    ],
+)
+def test_invalid_configuration_names_the_key(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    """Each mistake is a ConfigError naming the file, the key and the problem."""
+    path = write(tmp_path, text)
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, {})
+
+    assert message in str(caught.value)
+    assert str(path) in str(caught.value)
+
+
+def test_blank_secret_in_the_environment_is_refused() -> None:
+    """A comma-separated list with an empty item is an error, not a weak secret."""
+    with pytest.raises(ConfigError, match="empty or whitespace-only"):
+        load_config(None, {"MAINTAINX_WEBHOOK_SECRET": "good,  "})
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    """A --config that does not exist says so."""
+    with pytest.raises(ConfigError, match="no such configuration file"):
+        load_config(tmp_path / "nope.toml", {})

@@ -1,0 +1,299 @@
+"""The edge over real HTTP: verify, store, answer; and every way to refuse."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import FIXTURES, SECRET, RunningEdge, read_store, signed_headers, wait_for
+from mxbridge import Bridge, Event
+from mxbridge._signing import BODY_SIGNATURE_HEADER, EVENT_ID_HEADER, hmac_hex
+
+NEW_WORK_ORDER = (FIXTURES / "bodies" / "new_work_order.json").read_bytes()
+
+
+def recording_bridge() -> tuple[Bridge, list[Event]]:
+    """A bridge whose one handler records every event it is given."""
+    bridge = Bridge()
+    seen: list[Event] = []
+    bridge.add(seen.append, "*", name="record")
+    return bridge, seen
+
+
+def events_in(edge: RunningEdge) -> list[Any]:
+    """Every event summary in the edge's store."""
+    url = edge.service.config.store.url
+    return read_store(url, lambda store: store.list_events(limit=1000))
+
+
+def test_a_signed_delivery_is_stored_and_handled(run_edge: Any) -> None:
+    """200 with the event id, the event in the store, the handler run once."""
+    bridge, seen = recording_bridge()
+    with run_edge(bridge) as edge:
+        response = edge.deliver(NEW_WORK_ORDER)
+
+        wait_for(lambda: len(seen) == 1)
+        stored = events_in(edge)
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "accepted"
+    assert [e.id for e in stored] == [response.json()["event_id"]]
+    assert seen[0].raw == NEW_WORK_ORDER
+    assert seen[0].names == ("NEW_WORK_ORDER", "workorder.created")
+
+
+def test_header_names_are_matched_without_regard_to_case(run_edge: Any) -> None:
+    """Upper-case signature header names verify like lower-case ones."""
+    bridge, _ = recording_bridge()
+    headers = {k.upper(): v for k, v in signed_headers(NEW_WORK_ORDER).items()}
+    with run_edge(bridge) as edge:
+        response = httpx.post(edge.webhook_url, content=NEW_WORK_ORDER, headers=headers)
+
+    assert response.status_code == 200
+
+
+def test_uri_check_uses_the_configured_public_url(run_edge: Any) -> None:
+    """The URL signed is the configured public one, never the request's Host."""
+    public = "https://hooks.example.net/webhooks/maintainx"
+    bridge, _ = recording_bridge()
+    sources = {"default": {"secrets": [SECRET], "public_url": public}}
+    with run_edge(bridge, sources=sources) as edge:
+        good = edge.deliver(NEW_WORK_ORDER, url=public)
+        spoofed = httpx.post(
+            edge.webhook_url,
+            content=NEW_WORK_ORDER,
+            headers={
+                **signed_headers(NEW_WORK_ORDER, url=edge.webhook_url),
+                "x-forwarded-host": "hooks.example.net",
+                "x-forwarded-proto": "https",
+            },
+        )
+
+    assert good.status_code == 200
+    assert spoofed.status_code == 401
+    assert spoofed.json()["reason"] == "uri_mismatch"
+
+
+def test_named_sources_have_their_own_secrets(run_edge: Any) -> None:
+    """/webhooks/maintainx/{source} verifies with that source's secrets only."""
+    bridge, _ = recording_bridge()
+    sources = {"plant-a": {"secrets": ["old-a", "new-a"]}}
+    with run_edge(bridge, sources=sources) as edge:
+        rotated = edge.deliver(NEW_WORK_ORDER, source="plant-a", secret="new-a")
+        wrong = edge.deliver(NEW_WORK_ORDER, source="plant-a", secret=SECRET)
+        unknown = edge.deliver(NEW_WORK_ORDER, source="nowhere")
+
+    assert rotated.status_code == 200
+    assert wrong.status_code == 401
+    assert unknown.status_code == 404
+
+
+def test_simple_scheme_source_with_event_id_header(run_edge: Any) -> None:
+    """The guide's scheme verifies, and its event id header names the event."""
+    bridge, seen = recording_bridge()
+    body = b'{"event":"workorder.created","data":{"id":12},"timestamp":1789999200}'
+    headers = {
+        "x-maintainx-signature": hmac_hex(SECRET, body),
+        EVENT_ID_HEADER: "evt-guide-1",
+    }
+    sources = {"guide": {"scheme": "simple", "secrets": [SECRET]}}
+    with run_edge(bridge, sources=sources) as edge:
+        url = edge.webhook_url + "/guide"
+        first = httpx.post(url, content=body, headers=headers)
+        again = httpx.post(url, content=body, headers=headers)
+        wait_for(lambda: len(seen) == 1)
+
+    assert first.json() == {"status": "accepted", "event_id": "evt-guide-1"}
+    assert again.json() == {"status": "duplicate", "event_id": "evt-guide-1"}
+    assert seen[0].resource_id == "12"
+
+
+def test_the_same_delivery_twice_at_once_is_one_event(run_edge: Any) -> None:
+    """Two concurrent copies: both 2xx, one stored event, one handler run."""
+    bridge, seen = recording_bridge()
+    headers = signed_headers(NEW_WORK_ORDER)
+    answers: list[httpx.Response] = []
+    barrier = threading.Barrier(2)
+
+    def send(url: str) -> None:
+        with httpx.Client() as client:
+            barrier.wait()
+            answers.append(client.post(url, content=NEW_WORK_ORDER, headers=headers))
+
+    with run_edge(bridge) as edge:
+        threads = [
+            threading.Thread(target=send, args=(edge.webhook_url,)) for _ in "ab"
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wait_for(lambda: len(seen) >= 1)
+        stored = events_in(edge)
+        wait_for(lambda: edge.service.worker._running == {})
+
+    assert sorted(a.status_code for a in answers) == [200, 200]
+    assert sorted(a.json()["status"] for a in answers) == ["accepted", "duplicate"]
+    assert len({a.json()["event_id"] for a in answers}) == 1
+    assert len(stored) == 1
+    assert len(seen) == 1
+
+
+UNAUTHORIZED = [
+    pytest.param({}, "missing", id="no-headers"),
+    pytest.param({BODY_SIGNATURE_HEADER: "nonsense"}, "malformed", id="garbage"),
+    pytest.param(
+        {BODY_SIGNATURE_HEADER: "t=,v1="}, "timestamp_unparseable", id="empty"
+    ),
+    pytest.param(
+        {BODY_SIGNATURE_HEADER: "t=99999999999999999999,v1=" + "a" * 64},
+        "timestamp_unparseable",
+        id="absurd-t",
+    ),
+    pytest.param(
+        {BODY_SIGNATURE_HEADER: "t=1,v1=" + "a" * 64}, "expired", id="expired"
+    ),
+]
+
+
+@pytest.mark.parametrize(("headers", "reason"), UNAUTHORIZED)
+def test_bad_signatures_are_401_with_a_reason(
+    run_edge: Any, headers: dict[str, str], reason: str
+) -> None:
+    """Each bad signature is a 401 naming why; nothing is stored."""
+    bridge, _ = recording_bridge()
+    with run_edge(bridge) as edge:
+        response = httpx.post(edge.webhook_url, content=NEW_WORK_ORDER, headers=headers)
+        stored = events_in(edge)
+
+    assert response.status_code == 401
+    assert response.json()["reason"] == reason
+    assert stored == []
+
+
+def test_non_ascii_signature_header_is_401_not_500(run_edge: Any) -> None:
+    """Raw latin-1 bytes in a signature header are refused cleanly."""
+    bridge, _ = recording_bridge()
+    value = b"t=1789999200,v1=" + "é".encode("latin-1") * 64
+    with run_edge(bridge) as edge:
+        response = httpx.post(
+            edge.webhook_url,
+            content=NEW_WORK_ORDER,
+            headers=[(BODY_SIGNATURE_HEADER.encode(), value)],
+        )
+
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"[]", id="array"),
+        pytest.param(b"null", id="null"),
+        pytest.param(b"{not json", id="broken"),
+        pytest.param(b"", id="empty"),
+        pytest.param(b'{"orgId":1}', id="no-event-type"),
+    ],
+)
+def test_signed_bodies_that_are_not_events_are_400(run_edge: Any, body: bytes) -> None:
+    """A correctly signed body that is not a JSON object with its event is 400."""
+    bridge, _ = recording_bridge()
+    with run_edge(bridge) as edge:
+        response = edge.deliver(body)
+        stored = events_in(edge)
+
+    assert response.status_code == 400
+    assert response.json()["reason"] == "bad_payload"
+    assert stored == []
+
+
+def test_body_over_the_limit_by_content_length_is_413(run_edge: Any) -> None:
+    """A declared length over the limit is refused before reading."""
+    bridge, _ = recording_bridge()
+    body = b'{"eventType":"NEW_WORK_ORDER","pad":"' + b"x" * 2000 + b'"}'
+    with run_edge(bridge, server={"max_body_bytes": 1000}) as edge:
+        response = edge.deliver(body)
+
+    assert response.status_code == 413
+
+
+def test_chunked_body_over_the_limit_is_413(run_edge: Any) -> None:
+    """Without Content-Length the limit is enforced while reading."""
+    bridge, _ = recording_bridge()
+
+    def chunks() -> Any:
+        for _ in range(20):
+            yield b"x" * 100
+
+    with run_edge(bridge, server={"max_body_bytes": 1000}) as edge:
+        response = httpx.post(edge.webhook_url, content=chunks())
+
+    assert response.status_code == 413
+
+
+def test_store_that_cannot_commit_is_503(run_edge: Any) -> None:
+    """When the store is locked past its timeout the edge answers 503."""
+    bridge, _ = recording_bridge()
+    with run_edge(
+        bridge, store={"lock_timeout": 0.2}, worker={"enabled": False}
+    ) as edge:
+        path = edge.service.config.store.url.removeprefix("sqlite:///")
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            locked = edge.deliver(NEW_WORK_ORDER)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        after = edge.deliver(NEW_WORK_ORDER)
+
+    assert locked.status_code == 503
+    assert locked.json()["reason"] == "store_unavailable"
+    assert after.status_code == 200
+    assert after.json()["status"] == "accepted"
+
+
+def test_no_bad_input_produces_a_500(run_edge: Any) -> None:
+    """A battery of hostile requests: every answer is a 4xx."""
+    bridge, _ = recording_bridge()
+    good = signed_headers(NEW_WORK_ORDER)
+    attempts: list[tuple[bytes, Any]] = [
+        (NEW_WORK_ORDER, {**good, "content-length": "abc"}),
+        (NEW_WORK_ORDER, {**good, "content-length": "-1"}),
+        (b"\x00\xff" * 50, signed_headers(b"\x00\xff" * 50)),
+        (b'{"eventType":"' + b"A" * 5000 + b'"}', signed_headers(b"{}")),
+        (NEW_WORK_ORDER, {BODY_SIGNATURE_HEADER: "t=1789999200" + ",v1=" * 500}),
+        (NEW_WORK_ORDER, {BODY_SIGNATURE_HEADER: "=" * 1000}),
+        (NEW_WORK_ORDER, {**good, EVENT_ID_HEADER: "x" * 500}),
+        (json.dumps({"eventType": "X", "deep": [[[[[]]]]] * 100}).encode(), {}),
+    ]
+    with run_edge(bridge) as edge, httpx.Client() as client:
+        statuses = []
+        for body, headers in attempts:
+            try:
+                response = client.post(edge.webhook_url, content=body, headers=headers)
+            except httpx.HTTPError:
+                # Refused at the protocol level (a bad Content-Length): no 500.
+                continue
+            statuses.append(response.status_code)
+
+    assert statuses
+    assert all(400 <= status < 500 for status in statuses), statuses
+
+
+def test_health_and_readiness(run_edge: Any) -> None:
+    """/healthz answers while alive, /readyz when the store answers."""
+    bridge, _ = recording_bridge()
+    with run_edge(bridge) as edge:
+        alive = httpx.get(edge.url + "/healthz")
+        ready = httpx.get(edge.url + "/readyz")
+        metrics = httpx.get(edge.url + "/metrics")
+
+    assert alive.json() == {"status": "ok"}
+    assert ready.json() == {"status": "ready"}
+    assert "mxbridge_deliveries_received" in metrics.text

@@ -1,0 +1,173 @@
+"""The SQLite store: atomic deduplicating appends and safe claims."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from asyncio.subprocess import PIPE
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from mxbridge._events import Event, parse_event
+from mxbridge._store import Outcome, SqlStore
+
+
+def make_event(n: int) -> Event:
+    """A distinct work order event numbered `n`."""
+    raw = f'{{"eventType":"NEW_WORK_ORDER","workOrderId":{n}}}'.encode()
+    return parse_event(raw, source="default", received_at=datetime.now(UTC))
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
+    """An open store on a fresh SQLite file."""
+    opened = SqlStore(f"sqlite:///{tmp_path / 'store.db'}")
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+async def test_the_same_event_appended_at_once_is_stored_once(store: SqlStore) -> None:
+    """Twenty simultaneous appends of one event: one stored, nineteen duplicates."""
+    event = make_event(1)
+
+    results = await asyncio.gather(*[store.append(event, ["h"]) for _ in range(20)])
+
+    assert sum(not r.duplicate for r in results) == 1
+    assert [d.handler for d in await store.deliveries(event.id)] == ["h"]
+
+
+async def test_appends_in_one_batch_are_answered_each(store: SqlStore) -> None:
+    """Many different events appended together are all stored and answered."""
+    events = [make_event(n) for n in range(300)]
+
+    results = await asyncio.gather(*[store.append(e, ["a", "b"]) for e in events])
+
+    assert all(not r.duplicate and r.deliveries == 2 for r in results)
+    assert (await store.counts()) == {"pending": 600}
+
+
+async def test_an_event_nobody_wants_is_still_stored(store: SqlStore) -> None:
+    """No handler, no delivery, but the event and its raw bytes are kept."""
+    event = make_event(2)
+
+    await store.append(event, [])
+
+    stored = await store.get_event(event.id)
+    assert stored is not None
+    assert stored.raw == event.raw
+    assert await store.deliveries(event.id) == []
+
+
+async def test_a_lease_that_runs_out_is_claimed_again(store: SqlStore) -> None:
+    """A crashed worker's claim returns after its lease; its late outcome is refused."""
+    event = make_event(3)
+    await store.append(event, ["h"])
+    [first] = await store.claim("crashed", 10, lease_seconds=0.05)
+
+    await asyncio.sleep(0.1)
+    [second] = await store.claim("healthy", 10, lease_seconds=30)
+    now = time.time()
+    late = await store.complete(first, Outcome("succeeded", now, now))
+    kept = await store.complete(second, Outcome("succeeded", now, now))
+
+    assert second.delivery_id == first.delivery_id
+    assert second.attempt == 2
+    assert (late, kept) == (False, True)
+    [attempt_one, attempt_two] = await store.attempts(event.id)
+    assert attempt_one.outcome == "lease_lost"
+    assert attempt_two.outcome == "succeeded"
+
+
+async def test_released_claims_are_due_again_without_counting(store: SqlStore) -> None:
+    """A worker stopping gives its claims back; the attempt does not count."""
+    await store.append(make_event(4), ["h"])
+    claims = await store.claim("stopping", 10, lease_seconds=30)
+
+    await store.release(claims, "interrupted")
+    [again] = await store.claim("next", 10, lease_seconds=30)
+
+    assert again.attempt == 1
+
+
+async def test_list_filters_by_status_name_and_resource(store: SqlStore) -> None:
+    """events list filters by delivery status, name glob and resource id."""
+    for n in range(5):
+        await store.append(make_event(n), ["h"] if n % 2 else [])
+    done = (await store.claim("w", 1, 30))[0]
+    await store.complete(done, Outcome("dead", 0, 0, error="boom"))
+
+    dead = await store.list_events(status="dead")
+    by_glob = await store.list_events(name="workorder.*")
+    by_resource = await store.list_events(resource_id="3")
+    by_other = await store.list_events(name="request.*")
+
+    assert [e.id for e in dead] == [done.event.id]
+    assert len(by_glob) == 5
+    assert [e.resource_id for e in by_resource] == ["3"]
+    assert by_other == []
+    assert [d.id for d in await store.list_dead()] == [done.delivery_id]
+
+
+async def test_replay_and_retry_dead_rearm_deliveries(store: SqlStore) -> None:
+    """Replay re-arms an event's deliveries; retry_dead re-arms dead ones."""
+    event = make_event(9)
+    await store.append(event, ["h"])
+    claim = (await store.claim("w", 1, 30))[0]
+    await store.complete(claim, Outcome("dead", 0, 0, error="boom"))
+
+    assert await store.retry_dead(None) == 1
+    claim = (await store.claim("w", 1, 30))[0]
+    await store.complete(claim, Outcome("succeeded", 0, 0))
+    assert await store.replay(event.id) == 1
+    assert [d.status for d in await store.deliveries(event.id)] == ["pending"]
+
+
+CLAIMER = """
+import asyncio, json, sys
+from mxbridge._store import Outcome, SqlStore
+
+async def main(url, owner):
+    store = SqlStore(url)
+    await store.open()
+    claimed = []
+    while True:
+        claims = await store.claim(owner, 5, 60)
+        if not claims:
+            break
+        for claim in claims:
+            claimed.append(claim.delivery_id)
+            await store.complete(claim, Outcome("succeeded", 0, 0))
+    await store.close()
+    print(json.dumps(claimed))
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+async def test_workers_in_several_processes_never_share_a_claim(
+    store: SqlStore, tmp_path: Path
+) -> None:
+    """Three processes claim from one SQLite file: each delivery exactly once."""
+    events = [make_event(n) for n in range(400)]
+    await asyncio.gather(*[store.append(e, ["h"]) for e in events])
+
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", CLAIMER, store.url, f"p{i}", stdout=PIPE
+        )
+        for i in range(3)
+    ]
+    answers = await asyncio.gather(*[p.communicate() for p in processes])
+    outputs = [json.loads(stdout) for stdout, _ in answers]
+
+    claimed = [delivery for output in outputs for delivery in output]
+    assert len(claimed) == 400
+    assert len(set(claimed)) == 400
+    assert sum(1 for output in outputs if output) >= 2
+    assert await store.counts() == {"succeeded": 400}

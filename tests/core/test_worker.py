@@ -1,0 +1,265 @@
+"""The worker on a real SQLite store: retries, dead letters, leases, stopping."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mxbridge import Bridge, Event, PermanentError, RetryableError, RetryPolicy
+from mxbridge._events import parse_event
+from mxbridge._store import SqlStore
+from mxbridge._worker import Worker
+
+FAST = RetryPolicy(max_attempts=3, initial_delay=0.1, multiplier=2, jitter=0)
+RAW = b'{"eventType":"WORK_ORDER_STATUS_CHANGE","workOrderId":7,"newStatus":"DONE"}'
+
+
+def make_event(raw: bytes = RAW) -> Event:
+    """An event parsed from `raw`, received now."""
+    return parse_event(raw, source="default", received_at=datetime.now(UTC))
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
+    """An open store on a fresh SQLite file."""
+    opened = SqlStore(f"sqlite:///{tmp_path / 'store.db'}")
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+def worker_for(store: SqlStore, bridge: Bridge, **options: Any) -> Worker:
+    """A worker polling fast, with the FAST retry policy unless told otherwise."""
+    settings: dict[str, Any] = {"retry": FAST, "poll_interval": 0.02}
+    settings.update(options)
+    return Worker(store, bridge, **settings)
+
+
+async def until(condition: Callable[[], Any], seconds: float = 10.0) -> None:
+    """Poll an async condition on the store, failing after `seconds`."""
+    for _ in range(int(seconds / 0.02)):
+        if await condition():
+            return
+        await asyncio.sleep(0.02)
+    pytest.fail(f"condition not met within {seconds} s")
+
+
+async def statuses(store: SqlStore, event: Event) -> list[str]:
+    """The statuses of the event's deliveries."""
+    return [d.status for d in await store.deliveries(event.id)]
+
+
+async def test_failing_handler_is_retried_on_schedule_then_dead(
+    store: SqlStore,
+) -> None:
+    """Three attempts spaced by the schedule, then dead, then announced."""
+    bridge = Bridge()
+    alarms: list[Event] = []
+
+    @bridge.on("workorder.completed", name="flaky")
+    def flaky(event: Event) -> None:
+        raise RuntimeError("ERP is down")
+
+    bridge.add(alarms.append, "mxbridge.delivery.dead", name="alarm")
+    event = make_event()
+    await store.append(event, bridge.route(event))
+    worker = worker_for(store, bridge)
+    worker.start()
+
+    await until(lambda: _is(store, event, ["dead"]))
+    await until(lambda: _true(len(alarms) == 1))
+    await worker.stop()
+
+    attempts = await store.attempts(event.id)
+    assert [a.outcome for a in attempts] == ["failed", "failed", "dead"]
+    gaps = [b.started_at - a.finished_at for a, b in itertools.pairwise(attempts)]
+    assert gaps[0] >= 0.1 * 0.95
+    assert gaps[1] >= 0.2 * 0.95
+    assert "ERP is down" in (attempts[-1].error or "")
+    assert alarms[0].payload["handler"] == "flaky"
+    assert alarms[0].payload["event"]["id"] == event.id
+
+
+async def test_dead_retry_and_replay_run_the_handler_again(store: SqlStore) -> None:
+    """A dead delivery re-armed runs again; replay runs a succeeded one again."""
+    bridge = Bridge()
+    calls: list[str] = []
+    failing = True
+
+    @bridge.on("*", name="h")
+    def handler(event: Event) -> None:
+        calls.append(event.id)
+        if failing:
+            raise PermanentError("bad data")
+
+    event = make_event()
+    await store.append(event, bridge.route(event))
+    worker = worker_for(store, bridge)
+    await worker.run_until_idle()
+    assert await statuses(store, event) == ["dead"]
+
+    failing = False
+    await store.retry_dead(None)
+    await worker.run_until_idle()
+    assert await statuses(store, event) == ["succeeded"]
+
+    await store.replay(event.id)
+    await worker.run_until_idle()
+    assert await statuses(store, event) == ["succeeded"]
+    assert calls == [event.id] * 3
+
+
+async def test_permanent_error_is_dead_at_once(store: SqlStore) -> None:
+    """PermanentError skips the schedule."""
+    bridge = Bridge()
+    bridge.add(_raise(PermanentError("400 from ERP")), "*", name="h")
+    event = make_event()
+    await store.append(event, bridge.route(event))
+
+    await worker_for(store, bridge).run_until_idle()
+
+    [delivery] = await store.deliveries(event.id)
+    assert (delivery.status, delivery.attempts) == ("dead", 1)
+    assert "400 from ERP" in (delivery.last_error or "")
+
+
+async def test_retryable_error_sets_its_own_delay(store: SqlStore) -> None:
+    """RetryableError(retry_after=...) schedules the next attempt by it."""
+    bridge = Bridge()
+    bridge.add(_raise(RetryableError("429", retry_after=120)), "*", name="h")
+    event = make_event()
+    await store.append(event, bridge.route(event))
+
+    await worker_for(store, bridge).run_until_idle()
+
+    [delivery] = await store.deliveries(event.id)
+    assert delivery.status == "failed"
+    assert delivery.next_attempt_at is not None
+    assert 115 < delivery.next_attempt_at - delivery.updated_at <= 121
+
+
+async def test_a_handler_over_its_timeout_fails(store: SqlStore) -> None:
+    """An async handler past its timeout is cancelled and recorded as failed."""
+    bridge = Bridge()
+
+    @bridge.on("*", name="slow", timeout=0.1)
+    async def slow(event: Event) -> None:
+        await asyncio.sleep(5)
+
+    event = make_event()
+    await store.append(event, bridge.route(event))
+
+    await worker_for(store, bridge).run_until_idle()
+
+    [delivery] = await store.deliveries(event.id)
+    assert delivery.status == "failed"
+    assert "timed out after 0.1 s" in (delivery.last_error or "")
+
+
+async def test_a_false_condition_succeeds_without_running(store: SqlStore) -> None:
+    """`when` false: the delivery succeeds, noted, and the handler is not called."""
+    bridge = Bridge()
+    calls: list[Event] = []
+    bridge.add(calls.append, "*", name="h", when=lambda e: e.org_id == 1)
+    event = make_event()
+    await store.append(event, bridge.route(event))
+
+    await worker_for(store, bridge).run_until_idle()
+
+    assert calls == []
+    [attempt] = await store.attempts(event.id)
+    assert (attempt.outcome, attempt.error) == ("succeeded", "condition false")
+
+
+async def test_unknown_handler_name_fails_visibly(store: SqlStore) -> None:
+    """A delivery for a handler this worker lacks is failed, with the reason."""
+    event = make_event()
+    await store.append(event, ["gone.handler"])
+
+    await worker_for(store, Bridge()).run_until_idle()
+
+    [delivery] = await store.deliveries(event.id)
+    assert delivery.status == "failed"
+    assert "no handler named 'gone.handler'" in (delivery.last_error or "")
+
+
+async def test_stopping_lets_running_handlers_finish(store: SqlStore) -> None:
+    """stop() waits for a running handler within the grace period."""
+    bridge = Bridge()
+    started = asyncio.Event()
+
+    @bridge.on("*", name="h")
+    async def handler(event: Event) -> None:
+        started.set()
+        await asyncio.sleep(0.3)
+
+    event = make_event()
+    await store.append(event, bridge.route(event))
+    worker = worker_for(store, bridge, grace_seconds=5)
+    worker.start()
+    await started.wait()
+
+    await worker.stop()
+
+    assert await statuses(store, event) == ["succeeded"]
+
+
+async def test_stopping_past_the_grace_gives_deliveries_back(store: SqlStore) -> None:
+    """A handler still running after the grace is cancelled and due again."""
+    bridge = Bridge()
+    started = asyncio.Event()
+
+    @bridge.on("*", name="h")
+    async def handler(event: Event) -> None:
+        started.set()
+        await asyncio.sleep(30)
+
+    event = make_event()
+    await store.append(event, bridge.route(event))
+    worker = worker_for(store, bridge, grace_seconds=0.1)
+    worker.start()
+    await started.wait()
+
+    await worker.stop()
+
+    [delivery] = await store.deliveries(event.id)
+    assert (delivery.status, delivery.attempts) == ("pending", 0)
+    assert "interrupted" in (delivery.last_error or "")
+
+
+async def test_a_crashed_workers_delivery_is_run_by_another(store: SqlStore) -> None:
+    """A claim whose lease ran out is picked up and run by a live worker."""
+    bridge = Bridge()
+    calls: list[Event] = []
+    bridge.add(calls.append, "*", name="h")
+    event = make_event()
+    await store.append(event, bridge.route(event))
+    await store.claim("crashed-worker", 10, lease_seconds=0.05)
+
+    await asyncio.sleep(0.1)
+    await worker_for(store, bridge).run_until_idle()
+
+    assert len(calls) == 1
+    [delivery] = await store.deliveries(event.id)
+    assert (delivery.status, delivery.attempts) == ("succeeded", 2)
+
+
+async def _is(store: SqlStore, event: Event, expected: list[str]) -> bool:
+    return await statuses(store, event) == expected
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+def _raise(error: Exception) -> Callable[[Event], None]:
+    def handler(event: Event) -> None:
+        raise error
+
+    return handler
