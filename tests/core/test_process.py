@@ -1,0 +1,286 @@
+"""`mxbridge serve` as a real process: stops, kills, restarts, and the CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import SECRET, signed_headers, wait_for
+
+pytestmark = pytest.mark.slow
+
+MXBRIDGE = [sys.executable, "-m", "mxbridge"]
+APP = """
+import os, time
+from mxbridge import Bridge
+
+bridge = Bridge()
+PAUSE = float(os.environ.get("HANDLER_PAUSE", "0"))
+
+@bridge.on("*", name="record")
+def record(event):
+    time.sleep(PAUSE)
+    with open(os.environ["HANDLED_FILE"], "a") as out:
+        out.write(event.id + "\\n")
+"""
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Bridgehead:
+    """Files and settings of one service under test, across restarts."""
+
+    root: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        """The default source's endpoint."""
+        return f"http://127.0.0.1:{self.port}/webhooks/maintainx"
+
+    @property
+    def handled(self) -> list[str]:
+        """Event ids the handler has finished, in order, repeats included."""
+        path = self.root / "handled.txt"
+        return path.read_text().split() if path.exists() else []
+
+    def env(self, pause: float = 0) -> dict[str, str]:
+        """The environment of the service and the CLI."""
+        return {
+            **os.environ,
+            "MAINTAINX_WEBHOOK_SECRET": SECRET,
+            "MXBRIDGE_CONFIG": str(self.root / "mxbridge.toml"),
+            "HANDLED_FILE": str(self.root / "handled.txt"),
+            "HANDLER_PAUSE": str(pause),
+        }
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run an mxbridge command against this service's configuration."""
+        return subprocess.run(
+            [*MXBRIDGE, *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    def start(self, pause: float = 0) -> subprocess.Popen[bytes]:
+        """Start `mxbridge serve` and wait until it is ready."""
+        with (self.root / "serve.log").open("ab") as log:
+            process = subprocess.Popen(
+                [*MXBRIDGE, "serve"],
+                env=self.env(pause),
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+        ready = f"http://127.0.0.1:{self.port}/readyz"
+        wait_for(lambda: _answers(ready) or process.poll() is not None, timeout=20)
+        assert process.poll() is None, (self.root / "serve.log").read_text()
+        return process
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture
+def bridgehead(tmp_path: Path) -> Bridgehead:
+    """A configuration and app for a service on a free port."""
+    (tmp_path / "app.py").write_text(APP)
+    port = free_port()
+    (tmp_path / "mxbridge.toml").write_text(
+        f'app = "{tmp_path / "app.py"}:bridge"\n'
+        f"[server]\nport = {port}\n"
+        f'[store]\nurl = "sqlite:///{tmp_path / "mxbridge.db"}"\n'
+        "[worker]\npoll_interval = 0.1\ngrace_seconds = 0.5\nconcurrency = 2\n"
+        '[sources.default]\nsecrets_env = "MAINTAINX_WEBHOOK_SECRET"\n'
+    )
+    return Bridgehead(tmp_path, port)
+
+
+def body(n: int) -> bytes:
+    """A distinct, realistic delivery body."""
+    return (
+        f'{{"eventType":"WORK_ORDER_CHANGE","occurredAt":"2026-09-21T13:26:02.003Z",'
+        f'"orgId":48213,"workOrderId":{n},"userId":520017}}'
+    ).encode()
+
+
+def send(url: str, n: int, client: httpx.Client) -> str | None:
+    """Deliver body `n`; the event id when acknowledged, else None."""
+    try:
+        response = client.post(url, content=body(n), headers=signed_headers(body(n)))
+    except httpx.HTTPError:
+        return None
+    return response.json()["event_id"] if response.status_code == 200 else None
+
+
+def test_send_test_reaches_a_handler(bridgehead: Bridgehead) -> None:
+    """`mxbridge send-test` signs a delivery that `serve` verifies and handles."""
+    process = bridgehead.start()
+    try:
+        result = bridgehead.cli("send-test", "workorder.completed")
+        wait_for(lambda: len(bridgehead.handled) == 1)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+    assert result.returncode == 0, result.stderr
+    assert '"status":"accepted"' in result.stdout
+    assert bridgehead.handled[0] in result.stdout
+
+
+def test_stopping_with_deliveries_pending_loses_nothing(bridgehead: Bridgehead) -> None:
+    """SIGTERM with a backlog; after a restart every acknowledged event is handled."""
+    process = bridgehead.start(pause=0.2)
+    with httpx.Client() as client:
+        acked = [send(bridgehead.url, n, client) for n in range(30)]
+    process.send_signal(signal.SIGTERM)
+    # uvicorn shuts down cleanly, then re-raises the signal it caught.
+    assert process.wait(timeout=30) in (0, -signal.SIGTERM)
+    assert "worker stopped" in (bridgehead.root / "serve.log").read_text()
+    handled_before = set(bridgehead.handled)
+
+    process = bridgehead.start()
+    try:
+        wait_for(lambda: set(bridgehead.handled) >= set(acked), timeout=30)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+    assert None not in acked
+    assert len(handled_before) < 30
+    assert set(bridgehead.handled) == set(acked)
+
+
+def test_sigkill_under_load_loses_no_acknowledged_event(bridgehead: Bridgehead) -> None:
+    """Killed mid-load; after a restart every 200 is stored and handled."""
+    process = bridgehead.start()
+    acked: list[str] = []
+    stop = threading.Event()
+
+    def load(offset: int) -> None:
+        with httpx.Client(timeout=5) as client:
+            for n in range(offset, offset + 5000):
+                if stop.is_set():
+                    return
+                event_id = send(bridgehead.url, n, client)
+                if event_id:
+                    acked.append(event_id)
+
+    threads = [threading.Thread(target=load, args=(i * 10000,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    wait_for(lambda: len(acked) >= 300, timeout=30)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    time.sleep(0.2)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    process = bridgehead.start()
+    try:
+        listed = bridgehead.cli("events", "list", "--limit", "10000").stdout
+        wait_for(lambda: set(bridgehead.handled) >= set(acked), timeout=60)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+    stored = {line.split()[2] for line in listed.splitlines()}
+    assert set(acked) <= stored
+    assert set(acked) <= set(bridgehead.handled)
+
+
+def test_events_and_dead_commands(bridgehead: Bridgehead) -> None:
+    """list, show, replay, dead list and dead retry read and re-arm the store."""
+    process = bridgehead.start()
+    try:
+        with httpx.Client() as client:
+            event_id = send(bridgehead.url, 1, client)
+        wait_for(lambda: len(bridgehead.handled) == 1)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    assert event_id is not None
+
+    listed = bridgehead.cli("events", "list", "--name", "workorder.*")
+    shown = bridgehead.cli("events", "show", event_id)
+    replayed = bridgehead.cli("events", "replay", event_id)
+    dead = bridgehead.cli("dead", "list")
+    retried = bridgehead.cli("dead", "retry", "--all")
+
+    assert event_id in listed.stdout
+    assert "succeeded=1" in listed.stdout
+    assert '"workOrderId": 1' in shown.stdout
+    assert "record: succeeded, 1 attempt(s)" in shown.stdout
+    assert "re-armed 1 delivery" in replayed.stdout
+    assert dead.stdout.strip() == "no dead deliveries"
+    assert "re-armed 0 dead deliveries" in retried.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["serve", "--port", "abc"], id="bad-port"),
+        pytest.param(["nosuch"], id="unknown-command"),
+        pytest.param(["events", "list", "--status", "weird"], id="bad-choice"),
+        pytest.param(["events", "show", "evt_missing"], id="missing-event"),
+        pytest.param(["send-test", "workorder.nothing"], id="unknown-event"),
+        pytest.param(
+            ["send-test", "workorder.created", "--url", "http://127.0.0.1:9/x"],
+            id="unreachable",
+        ),
+        pytest.param(["serve", "--config", "/nonexistent.toml"], id="missing-config"),
+        pytest.param(["serve", "--app", "no_such_module:bridge"], id="missing-app"),
+        pytest.param(["dead", "retry"], id="retry-nothing"),
+    ],
+)
+def test_bad_arguments_are_one_line_and_non_zero(
+    bridgehead: Bridgehead, args: list[str]
+) -> None:
+    """Every mistake is one line on stderr and a non-zero exit, no traceback."""
+    result = bridgehead.cli(*args)
+
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("mxbridge: error: ")
+    assert "Traceback" not in result.stderr
+
+
+def test_every_command_has_help(bridgehead: Bridgehead) -> None:
+    """--help works for each command and exits 0."""
+    for args in (
+        ["serve"],
+        ["worker"],
+        ["send-test"],
+        ["events", "list"],
+        ["events", "show"],
+        ["events", "replay"],
+        ["dead", "list"],
+        ["dead", "retry"],
+    ):
+        result = bridgehead.cli(*args, "--help")
+        assert result.returncode == 0, args
+        assert "Usage: mxbridge" in result.stdout
