@@ -24,9 +24,9 @@ def make_event(n: int) -> Event:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
-    """An open store on a fresh SQLite file."""
-    opened = SqlStore(f"sqlite:///{tmp_path / 'store.db'}")
+async def store(store_url: str) -> AsyncIterator[SqlStore]:
+    """An open store on a fresh SQLite file or PostgreSQL schema."""
+    opened = SqlStore(store_url)
     await opened.open()
     yield opened
     await opened.close()

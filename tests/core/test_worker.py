@@ -6,7 +6,6 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,9 +25,9 @@ def make_event(raw: bytes = RAW) -> Event:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
-    """An open store on a fresh SQLite file."""
-    opened = SqlStore(f"sqlite:///{tmp_path / 'store.db'}")
+async def store(store_url: str) -> AsyncIterator[SqlStore]:
+    """An open store on a fresh SQLite file or PostgreSQL schema."""
+    opened = SqlStore(store_url)
     await opened.open()
     yield opened
     await opened.close()
