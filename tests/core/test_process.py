@@ -284,3 +284,33 @@ def test_every_command_has_help(bridgehead: Bridgehead) -> None:
         result = bridgehead.cli(*args, "--help")
         assert result.returncode == 0, args
         assert "Usage: mxbridge" in result.stdout
+
+
+def test_logs_are_json_lines_without_secrets_or_signatures(
+    bridgehead: Bridgehead,
+) -> None:
+    """Deliveries good and bad are logged as JSON; no secret or signature shows."""
+    import json
+
+    process = bridgehead.start()
+    forged = signed_headers(body(2), secret="attacker-secret")
+    try:
+        with httpx.Client() as client:
+            good = signed_headers(body(1))
+            client.post(bridgehead.url, content=body(1), headers=good)
+            client.post(bridgehead.url, content=body(2), headers=forged)
+        wait_for(lambda: len(bridgehead.handled) == 1)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+    log = (bridgehead.root / "serve.log").read_text()
+    lines = [json.loads(line) for line in log.splitlines()]
+    signatures = [
+        v.split("v1=")[1] for v in (*good.values(), *forged.values()) if "v1=" in v
+    ]
+    assert any(line.get("event") == "delivery received" for line in lines)
+    assert any(line.get("reason") == "mismatch" for line in lines)
+    assert SECRET not in log
+    assert "attacker-secret" not in log
+    assert not any(signature in log for signature in signatures)
