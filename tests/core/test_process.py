@@ -81,11 +81,11 @@ class Bridgehead:
             check=False,
         )
 
-    def start(self, pause: float = 0) -> subprocess.Popen[bytes]:
+    def start(self, pause: float = 0, *extra: str) -> subprocess.Popen[bytes]:
         """Start `mxbridge serve` and wait until it is ready."""
         with (self.root / "serve.log").open("ab") as log:
             process = subprocess.Popen(
-                [*MXBRIDGE, "serve"],
+                [*MXBRIDGE, "serve", *extra],
                 env=self.env(pause),
                 stdout=subprocess.DEVNULL,
                 stderr=log,
@@ -314,3 +314,23 @@ def test_logs_are_json_lines_without_secrets_or_signatures(
     assert SECRET not in log
     assert "attacker-secret" not in log
     assert not any(signature in log for signature in signatures)
+
+
+def test_a_separate_worker_process_runs_the_handlers(bridgehead: Bridgehead) -> None:
+    """`serve --no-worker` only stores; `mxbridge worker` runs the handlers."""
+    edge = bridgehead.start(0, "--no-worker")
+    with (bridgehead.root / "worker.log").open("ab") as log:
+        worker = subprocess.Popen(
+            [*MXBRIDGE, "worker"], env=bridgehead.env(), stderr=log
+        )
+    try:
+        with httpx.Client() as client:
+            acked = [send(bridgehead.url, n, client) for n in range(5)]
+        wait_for(lambda: set(bridgehead.handled) == set(acked), timeout=20)
+    finally:
+        for process in (edge, worker):
+            process.terminate()
+            process.wait(timeout=20)
+
+    assert "worker stopped" in (bridgehead.root / "worker.log").read_text()
+    assert "worker started" not in (bridgehead.root / "serve.log").read_text()
