@@ -218,3 +218,14 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         with engine.begin() as conn:
             conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
         engine.dispose()
+
+
+@pytest.fixture
+async def store(store_url: str) -> Any:
+    """An open store on a fresh SQLite file or PostgreSQL schema."""
+    from mxbridge._store import SqlStore
+
+    opened = SqlStore(store_url)
+    await opened.open()
+    yield opened
+    await opened.close()

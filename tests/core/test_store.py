@@ -7,11 +7,8 @@ import json
 import sys
 import time
 from asyncio.subprocess import PIPE
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-
-import pytest
 
 from mxbridge._events import Event, parse_event
 from mxbridge._store import Outcome, SqlStore
@@ -21,15 +18,6 @@ def make_event(n: int) -> Event:
     """A distinct work order event numbered `n`."""
     raw = f'{{"eventType":"NEW_WORK_ORDER","workOrderId":{n}}}'.encode()
     return parse_event(raw, source="default", received_at=datetime.now(UTC))
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[SqlStore]:
-    """An open store on a fresh SQLite file or PostgreSQL schema."""
-    opened = SqlStore(store_url)
-    await opened.open()
-    yield opened
-    await opened.close()
 
 
 async def test_the_same_event_appended_at_once_is_stored_once(store: SqlStore) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,15 +22,6 @@ RAW = b'{"eventType":"WORK_ORDER_STATUS_CHANGE","workOrderId":7,"newStatus":"DON
 def make_event(raw: bytes = RAW) -> Event:
     """An event parsed from `raw`, received now."""
     return parse_event(raw, source="default", received_at=datetime.now(UTC))
-
-
-@pytest.fixture
-async def store(store_url: str) -> AsyncIterator[SqlStore]:
-    """An open store on a fresh SQLite file or PostgreSQL schema."""
-    opened = SqlStore(store_url)
-    await opened.open()
-    yield opened
-    await opened.close()
 
 
 def worker_for(store: SqlStore, bridge: Bridge, **options: Any) -> Worker:
