@@ -20,6 +20,7 @@ import httpx
 from mxbridge._config import DEFAULT_SOURCE, Config, load_config
 from mxbridge._errors import MxbridgeError
 from mxbridge._logging import configure_logging, get_logger
+from mxbridge._rules.cli import rules_group
 from mxbridge._samples import apply_overrides, sample_body, sample_payload
 from mxbridge._sandbox.cli import sandbox_group
 from mxbridge._service import Service, check_sources, load_bridge, make_store
@@ -276,6 +277,7 @@ def dead_retry(
 
 
 cli.add_command(sandbox_group)
+cli.add_command(rules_group)
 
 
 def _with_store(

@@ -136,6 +136,8 @@ class Config(_Section):
     retry: RetryConfig = RetryConfig()
     logging: LoggingConfig = LoggingConfig()
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
+    # Checked and built by mxbridge._rules (see docs/rules.md).
+    rules: list[dict[str, Any]] = Field(default_factory=list)
 
     @field_validator("sources")
     @classmethod

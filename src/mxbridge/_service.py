@@ -21,6 +21,7 @@ from mxbridge._edge import create_app
 from mxbridge._errors import ConfigError
 from mxbridge._logging import get_logger
 from mxbridge._metrics import Metrics
+from mxbridge._rules import with_rules
 from mxbridge._store import SqlStore, Store
 from mxbridge._worker import Worker
 
@@ -98,7 +99,8 @@ class Service:
         with_worker: bool | None = None,
     ) -> None:
         self.config = config
-        self.bridge = bridge
+        # Each [[rules]] table becomes its own handler; a bad rule stops here.
+        self.bridge = bridge = with_rules(bridge, config.rules)
         self.store: Store = store or make_store(config)
         self.metrics = Metrics()
         self.with_worker = config.worker.enabled if with_worker is None else with_worker
