@@ -26,6 +26,7 @@ from mxbridge._sandbox.cli import sandbox_group
 from mxbridge._service import Service, check_sources, load_bridge, make_store
 from mxbridge._signing import SIMPLE_SIGNATURE_HEADER, hmac_hex, sign_delivery
 from mxbridge._store import STATUSES, SqlStore
+from mxbridge._subscriptions.cli import subscriptions_group, webhooks_group
 
 __all__ = ["cli", "main"]
 
@@ -277,6 +278,8 @@ def dead_retry(
 
 
 cli.add_command(sandbox_group)
+cli.add_command(subscriptions_group)
+cli.add_command(webhooks_group)
 cli.add_command(rules_group)
 
 

@@ -22,12 +22,16 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mxbridge._errors import ConfigError
+from mxbridge._events import resolve_event_type
+from mxbridge._maintainx._client import API_KEY_ENV, DEFAULT_BASE_URL
 from mxbridge._retry import RetryPolicy
 
 __all__ = [
     "DEFAULT_SOURCE",
     "Config",
+    "DesiredSubscription",
     "LoggingConfig",
+    "MaintainXConfig",
     "RetryConfig",
     "ServerConfig",
     "SourceConfig",
@@ -126,6 +130,50 @@ class LoggingConfig(_Section):
     format: Literal["auto", "json", "console"] = "auto"
 
 
+class DesiredSubscription(_Section):
+    """One MaintainX subscription `subscriptions sync` keeps in place.
+
+    `event` is MaintainX's type or its dotted name (``workorder.created``);
+    `filters` are MaintainX's (``oneOfStatuses = ["DONE"]``).
+    """
+
+    event: str
+    serialize: bool = False
+    filters: dict[str, list[str | int]] = Field(default_factory=dict)
+
+    @field_validator("event")
+    @classmethod
+    def _known_event(cls, event: str) -> str:
+        event_type = resolve_event_type(event)
+        if event_type is None:
+            raise ValueError(f"unknown MaintainX event type {event!r}")
+        return event_type
+
+
+class MaintainXConfig(_Section):
+    """The MaintainX API, and the subscriptions mxbridge manages there.
+
+    The API key is read from the environment variable `api_key_env`, never from
+    the file. `public_url` is where MaintainX reaches this edge's
+    ``/webhooks/maintainx``; each subscription gets its own path under it.
+    """
+
+    base_url: str = DEFAULT_BASE_URL
+    api_key_env: str = API_KEY_ENV
+    organization_id: int | None = None
+    requests_per_minute: int | None = Field(default=90, gt=0)
+    public_url: str | None = None
+    subscriptions: list[DesiredSubscription] = Field(default_factory=list)
+    silence_warning_hours: PositiveFloat = 24.0
+
+    @field_validator("base_url", "public_url")
+    @classmethod
+    def _absolute(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("https://", "http://")):
+            raise ValueError("must be an absolute http(s) URL")
+        return url
+
+
 class Config(_Section):
     """The whole configuration of one mxbridge service."""
 
@@ -136,6 +184,7 @@ class Config(_Section):
     retry: RetryConfig = RetryConfig()
     logging: LoggingConfig = LoggingConfig()
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
+    maintainx: MaintainXConfig = MaintainXConfig()
     # Checked and built by mxbridge._rules (see docs/rules.md).
     rules: list[dict[str, Any]] = Field(default_factory=list)
 

@@ -70,8 +70,12 @@ def create_app(
     metrics: Metrics | None = None,
     clock: Callable[[], float] = time.time,
     lifespan: Any = None,
+    on_received: Callable[[str], None] | None = None,
 ) -> Starlette:
-    """Build the edge's Starlette app around a store, a bridge and its sources."""
+    """Build the edge's Starlette app around a store, a bridge and its sources.
+
+    `on_received` is told the source of each delivery verified and stored.
+    """
     stats = metrics or Metrics()
 
     async def receive(request: Request) -> Response:
@@ -81,6 +85,8 @@ def create_app(
             event, result_status = await _accept(request, source)
         except _Rejected as rejected:
             return _reject(rejected, source, started, stats)
+        if on_received is not None:
+            on_received(source)
         elapsed = time.perf_counter() - started
         stats.deliveries.labels(source, result_status).inc()
         stats.ack_seconds.observe(elapsed)

@@ -23,6 +23,7 @@ from mxbridge._logging import get_logger
 from mxbridge._metrics import Metrics
 from mxbridge._rules import with_rules
 from mxbridge._store import SqlStore, Store
+from mxbridge._subscriptions._sources import ManagedSources
 from mxbridge._worker import Worker
 
 __all__ = ["Service", "load_bridge", "make_store"]
@@ -70,11 +71,16 @@ def _import(target: str) -> Any:
 
 
 def check_sources(config: Config) -> None:
-    """Refuse to start with a source that has no secret."""
-    if not config.sources:
+    """Refuse to start with a source that has no secret.
+
+    With ``[maintainx] public_url`` set, managed subscriptions bring their own
+    secrets from the store, so no configured source is needed.
+    """
+    if not config.sources and config.maintainx.public_url is None:
         raise ConfigError(
             "no webhook source is configured: set MAINTAINX_WEBHOOK_SECRET, or add "
-            "[sources.NAME] with secrets to the configuration"
+            "[sources.NAME] with secrets to the configuration, or set [maintainx] "
+            "public_url to receive managed subscriptions"
         )
     for name, source in config.sources.items():
         if source.secrets:
@@ -114,15 +120,19 @@ class Service:
             grace_seconds=config.worker.grace_seconds,
             metrics=self.metrics,
         )
+        self.managed = ManagedSources(
+            self.store, quiet_seconds=config.maintainx.silence_warning_hours * 3600
+        )
 
     async def lookup_source(self, name: str) -> SourceConfig | None:
-        """The source named `name`, from the configuration."""
-        return self.config.sources.get(name)
+        """The source named `name`: configured, else a managed subscription's."""
+        return self.config.sources.get(name) or await self.managed.lookup(name)
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _app: Starlette) -> AsyncIterator[None]:
         """Open the store and start the worker; on the way out, stop both."""
         await self.store.open()
+        self.managed.start()
         if self.with_worker:
             self.store.on_commit(self.worker.wake)
             self.worker.start()
@@ -131,6 +141,7 @@ class Service:
         finally:
             if self.with_worker:
                 await self.worker.stop()
+            await self.managed.stop()
             await self.store.close()
 
     def app(self) -> Starlette:
@@ -142,6 +153,7 @@ class Service:
             max_body_bytes=self.config.server.max_body_bytes,
             metrics=self.metrics,
             lifespan=self.lifespan,
+            on_received=self.managed.note,
         )
 
     def uvicorn_config(

@@ -14,8 +14,10 @@ from mxbridge._store._records import (
     Outcome,
 )
 from mxbridge._store._sql import SqlStore
+from mxbridge._store._subscriptions import DELETED, SubscriptionRecord
 
 __all__ = [
+    "DELETED",
     "STATUSES",
     "AppendResult",
     "AttemptRecord",
@@ -26,4 +28,5 @@ __all__ = [
     "Outcome",
     "SqlStore",
     "Store",
+    "SubscriptionRecord",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from mxbridge._events import Event
@@ -15,6 +15,7 @@ from mxbridge._store._records import (
     EventSummary,
     Outcome,
 )
+from mxbridge._store._subscriptions import SubscriptionRecord
 
 __all__ = ["Store"]
 
@@ -87,3 +88,24 @@ class Store(Protocol):
 
     async def counts(self) -> dict[str, int]:
         """Number of deliveries in each status."""
+
+    async def add_subscription(self, record: SubscriptionRecord) -> None:
+        """Remember a MaintainX subscription mxbridge created or imported."""
+
+    async def list_subscriptions(self) -> list[SubscriptionRecord]:
+        """Every remembered subscription, oldest first."""
+
+    async def get_subscription(self, subscription_id: int) -> SubscriptionRecord | None:
+        """The remembered subscription with this MaintainX id, if any."""
+
+    async def set_subscription_status(self, subscription_id: int, status: str) -> None:
+        """Record what MaintainX last said of a subscription, and that it was now."""
+
+    async def remove_subscription(self, subscription_id: int) -> bool:
+        """Forget a subscription; False when it was not remembered."""
+
+    async def note_subscription_deliveries(self, seen: Mapping[str, float]) -> None:
+        """Move forward the last delivery time of each source's subscriptions.
+
+        `seen` maps a source name to the unix time of its latest delivery.
+        """

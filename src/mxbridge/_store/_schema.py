@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-__all__ = ["SCHEMA_VERSION", "attempts", "deliveries", "events", "meta", "metadata"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "attempts",
+    "deliveries",
+    "events",
+    "meta",
+    "metadata",
+    "subscriptions",
+]
 
 SCHEMA_VERSION = 1
 
@@ -87,4 +95,24 @@ attempts = sa.Table(
     sa.Column("finished_at", sa.Double, nullable=False),
     sa.Column("outcome", sa.String(16), nullable=False),
     sa.Column("error", sa.Text),
+)
+
+# MaintainX subscriptions mxbridge created or imported. New in a store that had
+# none: `create_all` adds the table, so the schema version stays.
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("source", sa.String(200), nullable=False, index=True),
+    sa.Column("event_type", sa.String(64), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    # In clear: the edge verifies every delivery with it.
+    sa.Column("secret", sa.String(256), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("serialize", sa.Boolean, nullable=False, default=False),
+    sa.Column("filters", sa.Text, nullable=False, default="{}"),
+    sa.Column("origin", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("checked_at", sa.Double),
+    sa.Column("last_delivery_at", sa.Double),
 )

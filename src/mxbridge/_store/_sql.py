@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from mxbridge._errors import StoreError
 from mxbridge._events import Event, parse_event
+from mxbridge._store import _subscriptions as _subs
 from mxbridge._store._records import (
     AppendResult,
     AttemptRecord,
@@ -46,6 +47,7 @@ from mxbridge._store._schema import (
     meta,
     metadata,
 )
+from mxbridge._store._subscriptions import SubscriptionRecord
 
 __all__ = ["SqlStore"]
 
@@ -557,6 +559,33 @@ class SqlStore:
             return {status: count for status, count in rows}
 
         return await self._run(query)
+
+    # -- managed subscriptions ----------------------------------------------
+
+    async def add_subscription(self, record: SubscriptionRecord) -> None:
+        """Remember a subscription mxbridge created or imported."""
+        await self._run(_subs.insert_row, record)
+
+    async def list_subscriptions(self) -> list[SubscriptionRecord]:
+        """Every remembered subscription, oldest first."""
+        return await self._run(_subs.select_all)
+
+    async def get_subscription(self, subscription_id: int) -> SubscriptionRecord | None:
+        """The remembered subscription with this MaintainX id, if any."""
+        return await self._run(_subs.select_one, subscription_id)
+
+    async def set_subscription_status(self, subscription_id: int, status: str) -> None:
+        """Record what MaintainX last said of a subscription (checked now)."""
+        await self._run(_subs.set_status, subscription_id, status, self._clock())
+
+    async def remove_subscription(self, subscription_id: int) -> bool:
+        """Forget a subscription; False when it was not remembered."""
+        return await self._run(_subs.delete_row, subscription_id)
+
+    async def note_subscription_deliveries(self, seen: Mapping[str, float]) -> None:
+        """Move the last delivery time of each source's subscriptions forward."""
+        if seen:
+            await self._run(_subs.note_seen, dict(seen))
 
 
 def _insert_for(conn: Connection) -> Any:
