@@ -41,6 +41,9 @@ class Handler:
     when: Condition | None = None
     timeout: float | None = None
     max_attempts: int | None = None
+    enrich: bool = False
+    expand: tuple[str, ...] = ()
+    skip_stale: bool = False
 
     @property
     def is_async(self) -> bool:
@@ -72,12 +75,22 @@ class Bridge:
         name: str | None = None,
         timeout: float | None = None,
         max_attempts: int | None = None,
+        enrich: bool = False,
+        expand: Sequence[str] = (),
+        skip_stale: bool = False,
     ) -> Callable[[F], F]:
         """Register the decorated function for events matching any of `patterns`.
 
         `when` is a further condition on the event, checked just before the
         handler runs; when false the delivery succeeds without running it.
         `timeout` and `max_attempts` override the worker's defaults.
+
+        `enrich` asks for the full record (work order, request, asset, part) in
+        ``event.record``, fetched once per event with the union of every such
+        handler's `expand` (MaintainX's ``expand[]`` values; giving `expand`
+        implies `enrich`). `skip_stale` (which implies `enrich`) skips the
+        handler for an event older than one it already started on for the same
+        record. See `mxbridge.record_missing` and `record_unchanged`.
         """
 
         def register(func: F) -> F:
@@ -88,6 +101,9 @@ class Bridge:
                 name=name,
                 timeout=timeout,
                 max_attempts=max_attempts,
+                enrich=enrich,
+                expand=expand,
+                skip_stale=skip_stale,
             )
             return func
 
@@ -101,6 +117,9 @@ class Bridge:
         name: str | None = None,
         timeout: float | None = None,
         max_attempts: int | None = None,
+        enrich: bool = False,
+        expand: Sequence[str] = (),
+        skip_stale: bool = False,
     ) -> Handler:
         """Register `func` for `patterns`; see `on`. Returns the `Handler`."""
         if not patterns:
@@ -108,7 +127,17 @@ class Bridge:
         key = name or f"{func.__module__}.{func.__qualname__}"
         if key in self._handlers:
             raise ValueError(f"a handler named {key!r} is already registered")
-        handler = Handler(key, tuple(patterns), func, when, timeout, max_attempts)
+        handler = Handler(
+            key,
+            tuple(patterns),
+            func,
+            when,
+            timeout,
+            max_attempts,
+            enrich=enrich or skip_stale or bool(expand),
+            expand=tuple(dict.fromkeys(expand)),
+            skip_stale=skip_stale,
+        )
         self._handlers[key] = handler
         return handler
 

@@ -25,6 +25,7 @@ from mxbridge._samples import apply_overrides, sample_body, sample_payload
 from mxbridge._sandbox.cli import sandbox_group
 from mxbridge._service import Service, check_sources, load_bridge, make_store
 from mxbridge._signing import SIMPLE_SIGNATURE_HEADER, hmac_hex, sign_delivery
+from mxbridge._sources import cli as sources_cli
 from mxbridge._store import STATUSES, SqlStore
 from mxbridge._subscriptions.cli import subscriptions_group, webhooks_group
 
@@ -278,9 +279,12 @@ def dead_retry(
 
 
 cli.add_command(sandbox_group)
+cli.add_command(sources_cli.poll)
+cli.add_command(sources_cli.reconcile)
+cli.add_command(sources_cli.backfill)
+cli.add_command(rules_group)
 cli.add_command(subscriptions_group)
 cli.add_command(webhooks_group)
-cli.add_command(rules_group)
 
 
 def _with_store(

@@ -30,8 +30,11 @@ __all__ = [
     "DEFAULT_SOURCE",
     "Config",
     "DesiredSubscription",
+    "EnrichConfig",
     "LoggingConfig",
     "MaintainXConfig",
+    "PollConfig",
+    "ReconcileConfig",
     "RetryConfig",
     "ServerConfig",
     "SourceConfig",
@@ -92,11 +95,13 @@ class StoreConfig(_Section):
     """Where events are kept.
 
     `synchronous` is SQLite's: ``full`` survives a power cut, ``normal`` only a
-    killed process (and is faster).
+    killed process (and is faster). `lock_timeout` is how long an SQLite write
+    waits for another process's lock before the edge answers 503.
     """
 
     url: str = "sqlite:///mxbridge.db"
     synchronous: Literal["full", "normal"] = "full"
+    lock_timeout: PositiveFloat = 5.0
 
 
 class WorkerConfig(_Section):
@@ -174,6 +179,41 @@ class MaintainXConfig(_Section):
         return url
 
 
+class PollConfig(_Section):
+    """The polling fallback: ``mxbridge poll``, and inside ``serve`` when
+    `interval` (seconds) is set.
+
+    `overlap` is how far before the watermark each walk starts again;
+    `lookback` where the first walk starts; work requests and assets (`walk`)
+    are read in full every `walk_every` polls; a change within `tolerance`
+    seconds of a stored webhook of the same type is taken as announced.
+    """
+
+    interval: PositiveFloat | None = None
+    overlap: float = Field(default=60.0, ge=0)
+    lookback: float = Field(default=3600.0, ge=0)
+    page_size: int = Field(default=200, ge=1, le=200)
+    walk: tuple[Literal["request", "asset"], ...] = ("request", "asset")
+    walk_every: int = Field(default=10, ge=1)
+    tolerance: PositiveFloat = 5.0
+
+
+class ReconcileConfig(_Section):
+    """The reconciler: ``mxbridge reconcile``, and inside ``serve`` every
+    `interval` seconds when set, using at most `rate_share` of the rate limit.
+    """
+
+    interval: PositiveFloat | None = None
+    hours: PositiveFloat = 24.0
+    rate_share: float = Field(default=0.2, gt=0, le=1)
+
+
+class EnrichConfig(_Section):
+    """Enrichment: a fetch of a record serves other events for `window` seconds."""
+
+    window: float = Field(default=2.0, ge=0)
+
+
 class Config(_Section):
     """The whole configuration of one mxbridge service."""
 
@@ -185,6 +225,9 @@ class Config(_Section):
     logging: LoggingConfig = LoggingConfig()
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
     maintainx: MaintainXConfig = MaintainXConfig()
+    poll: PollConfig = PollConfig()
+    reconcile: ReconcileConfig = ReconcileConfig()
+    enrich: EnrichConfig = EnrichConfig()
     # Checked and built by mxbridge._rules (see docs/rules.md).
     rules: list[dict[str, Any]] = Field(default_factory=list)
 

@@ -22,6 +22,7 @@ from mxbridge._errors import ConfigError
 from mxbridge._logging import get_logger
 from mxbridge._metrics import Metrics
 from mxbridge._rules import with_rules
+from mxbridge._sources import SourcesRuntime
 from mxbridge._store import SqlStore, Store
 from mxbridge._subscriptions._sources import ManagedSources
 from mxbridge._worker import Worker
@@ -33,7 +34,11 @@ log = get_logger("mxbridge.service")
 
 def make_store(config: Config) -> SqlStore:
     """The store the configuration names."""
-    return SqlStore(config.store.url, synchronous=config.store.synchronous)
+    return SqlStore(
+        config.store.url,
+        synchronous=config.store.synchronous,
+        lock_timeout=config.store.lock_timeout,
+    )
 
 
 def load_bridge(spec: str | None) -> Bridge:
@@ -110,9 +115,11 @@ class Service:
         self.store: Store = store or make_store(config)
         self.metrics = Metrics()
         self.with_worker = config.worker.enabled if with_worker is None else with_worker
+        self.sources = SourcesRuntime(config, bridge, self.store)
         self.worker = Worker(
             self.store,
             bridge,
+            enricher=self.sources.enricher,
             retry=config.retry.policy(),
             concurrency=config.worker.concurrency,
             poll_interval=config.worker.poll_interval,
@@ -136,9 +143,11 @@ class Service:
         if self.with_worker:
             self.store.on_commit(self.worker.wake)
             self.worker.start()
+        self.sources.start()
         try:
             yield
         finally:
+            await self.sources.stop()
             if self.with_worker:
                 await self.worker.stop()
             await self.managed.stop()
@@ -182,4 +191,5 @@ class Service:
         try:
             await self.worker.run()
         finally:
+            await self.sources.stop()
             await self.store.close()

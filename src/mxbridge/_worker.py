@@ -20,7 +20,7 @@ import traceback
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from mxbridge._bridge import Bridge, Handler
 from mxbridge._errors import PermanentError, RetryableError, StoreError
@@ -30,13 +30,21 @@ from mxbridge._metrics import Metrics
 from mxbridge._retry import RetryPolicy
 from mxbridge._store import Claim, Outcome, Store
 
-__all__ = ["Worker"]
+__all__ = ["Enricher", "Worker"]
 
 log = get_logger("mxbridge.worker")
 
 # Extra lease beyond the handler's timeout, for recording the outcome.
 _LEASE_MARGIN = 30.0
 _MAX_ERROR_CHARS = 4000
+
+
+class Enricher(Protocol):
+    """Prepares an event for one handler before it runs (``mxbridge._sources``)."""
+
+    async def prepare(self, event: Event, handler: Handler) -> Event | None:
+        """The event as `handler` should see it, or None to skip it (stale)."""
+        ...
 
 
 class Worker:
@@ -54,8 +62,10 @@ class Worker:
         grace_seconds: float = 20.0,
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
+        enricher: Enricher | None = None,
     ) -> None:
         self.store = store
+        self.enricher = enricher
         self.bridge = bridge
         self.retry = retry or RetryPolicy()
         self.concurrency = concurrency
@@ -224,6 +234,15 @@ class Worker:
             return self._failure(claim, started, error, None, permanent=False)
         event = claim.event
         try:
+            # Enrichment and the ordering guard come before the condition, so
+            # `when` may look at the record.
+            if self.enricher is not None:
+                prepared = await self.enricher.prepare(event, handler)
+                if prepared is None:
+                    return Outcome(
+                        "succeeded", started, self._clock(), note="stale: skipped"
+                    )
+                event = prepared
             if handler.when is not None and not handler.when(event):
                 return Outcome(
                     "succeeded", started, self._clock(), note="condition false"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from mxbridge._events import Event
 from mxbridge._store._records import (
@@ -16,6 +16,13 @@ from mxbridge._store._records import (
     Outcome,
 )
 from mxbridge._store._subscriptions import SubscriptionRecord
+from mxbridge._store._versions import (
+    Announcement,
+    GuardResult,
+    KnownRecord,
+    StoredRecord,
+    Watermark,
+)
 
 __all__ = ["Store"]
 
@@ -109,3 +116,44 @@ class Store(Protocol):
 
         `seen` maps a source name to the unix time of its latest delivery.
         """
+
+    async def known_records(
+        self, kind: str, record_ids: Sequence[str]
+    ) -> dict[str, KnownRecord]:
+        """The last known state of each of `record_ids` that has one."""
+
+    async def save_known(self, records: Sequence[KnownRecord]) -> None:
+        """Save last known states; an older version never replaces a newer one."""
+
+    async def guard_version(
+        self, handler: str, record: KnownRecord, event_id: str
+    ) -> GuardResult:
+        """Compare a record's version with the newest `handler` started on.
+
+        Notes the version as started unless it is older (stale).
+        """
+
+    async def save_event_records(
+        self,
+        expand: Sequence[str],
+        records: Mapping[str, Mapping[str, Any] | None],
+    ) -> None:
+        """Keep the record fetched for each event id; None: it no longer exists."""
+
+    async def get_event_record(self, event_id: str) -> StoredRecord | None:
+        """The record kept for an event, if any."""
+
+    async def get_watermark(self, name: str) -> Watermark | None:
+        """The watermark saved under `name`, if any."""
+
+    async def save_watermark(self, mark: Watermark) -> None:
+        """Save a watermark, replacing the one of the same name."""
+
+    async def delete_watermark(self, name: str) -> None:
+        """Forget a watermark."""
+
+    async def announced(
+        self, queries: Sequence[Announcement], sources: Sequence[str]
+    ) -> list[bool]:
+        """For each query, whether an event of its types about its record, from
+        none of `sources`, occurred in its time span."""

@@ -12,10 +12,14 @@ __all__ = [
     "SCHEMA_VERSION",
     "attempts",
     "deliveries",
+    "event_records",
     "events",
+    "handled_versions",
     "meta",
     "metadata",
+    "record_versions",
     "subscriptions",
+    "watermarks",
 ]
 
 SCHEMA_VERSION = 1
@@ -115,4 +119,54 @@ subscriptions = sa.Table(
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("checked_at", sa.Double),
     sa.Column("last_delivery_at", sa.Double),
+)
+
+# -- records behind the events (issue 4): enrichment, ordering guard, polling.
+# New tables only: `create_all` adds them to an older store.
+
+# The last known state of each record, from fetches, polls and the reconciler.
+record_versions = sa.Table(
+    "record_versions",
+    metadata,
+    sa.Column("kind", sa.String(64), primary_key=True),
+    sa.Column("record_id", sa.String(200), primary_key=True),
+    sa.Column("updated_at", sa.Double, nullable=False),
+    sa.Column("occurred_at", sa.Double, nullable=False),
+    sa.Column("status", sa.String(64)),
+    sa.Column("digest", sa.String(64)),
+    sa.Column("seen_at", sa.Double, nullable=False),
+)
+
+# The newest version of each record each guarded handler has started on.
+handled_versions = sa.Table(
+    "handled_versions",
+    metadata,
+    sa.Column("handler", sa.String(300), primary_key=True),
+    sa.Column("kind", sa.String(64), primary_key=True),
+    sa.Column("record_id", sa.String(200), primary_key=True),
+    sa.Column("updated_at", sa.Double, nullable=False),
+    sa.Column("occurred_at", sa.Double, nullable=False),
+    sa.Column("digest", sa.String(64)),
+    sa.Column("event_id", sa.String(200), nullable=False),
+)
+
+# The record fetched for an event, shared by all its handlers: JSON, or NULL
+# when it no longer existed. No foreign key: a poller writes it first.
+event_records = sa.Table(
+    "event_records",
+    metadata,
+    sa.Column("event_id", sa.String(200), primary_key=True),
+    sa.Column("expand", sa.Text, nullable=False),
+    sa.Column("record", sa.Text),
+    sa.Column("fetched_at", sa.Double, nullable=False),
+)
+
+# How far each walk (poll, backfill) has gone: a composite (updatedAt, id).
+watermarks = sa.Table(
+    "watermarks",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("updated_at", sa.String(64), nullable=False),
+    sa.Column("record_id", sa.BigInteger, nullable=False),
+    sa.Column("saved_at", sa.Double, nullable=False),
 )

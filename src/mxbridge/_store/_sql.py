@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from mxbridge._errors import StoreError
 from mxbridge._events import Event, parse_event
 from mxbridge._store import _subscriptions as _subs
+from mxbridge._store import _versions
 from mxbridge._store._records import (
     AppendResult,
     AttemptRecord,
@@ -48,6 +49,13 @@ from mxbridge._store._schema import (
     metadata,
 )
 from mxbridge._store._subscriptions import SubscriptionRecord
+from mxbridge._store._versions import (
+    Announcement,
+    GuardResult,
+    KnownRecord,
+    StoredRecord,
+    Watermark,
+)
 
 __all__ = ["SqlStore"]
 
@@ -73,10 +81,12 @@ class SqlStore:
         url: str,
         *,
         synchronous: str = "full",
+        lock_timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.url = url
         self._synchronous = synchronous
+        self._lock_timeout = lock_timeout
         self._clock = clock
         self._engine: Engine | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -131,7 +141,9 @@ class SqlStore:
             return sa.create_engine(url, pool_pre_ping=True, pool_size=4)
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        # Wait this long for another writer's lock, then fail: an edge that
+        # answers 503 in time beats MaintainX giving up at 10 s.
+        engine = sa.create_engine(url, connect_args={"timeout": self._lock_timeout})
         synchronous = self._synchronous.upper()
 
         @sa.event.listens_for(engine, "connect")
@@ -142,7 +154,6 @@ class SqlStore:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
 
         @sa.event.listens_for(engine, "begin")
@@ -586,6 +597,60 @@ class SqlStore:
         """Move the last delivery time of each source's subscriptions forward."""
         if seen:
             await self._run(_subs.note_seen, dict(seen))
+
+    # -- records behind the events (issue 4) --------------------------------
+
+    async def known_records(
+        self, kind: str, record_ids: Sequence[str]
+    ) -> dict[str, KnownRecord]:
+        """The last known state of each of `record_ids` that has one."""
+        return await self._run(_versions.select_known, kind, list(record_ids))
+
+    async def save_known(self, records: Sequence[KnownRecord]) -> None:
+        """Save last known states, never going back to an older version."""
+        if records:
+            await self._run(_versions.upsert_known, list(records), self._clock())
+
+    async def guard_version(
+        self, handler: str, record: KnownRecord, event_id: str
+    ) -> GuardResult:
+        """Check and note the version of a record a handler starts on."""
+        return await self._run(_versions.guard, handler, record, event_id)
+
+    async def save_event_records(
+        self,
+        expand: Sequence[str],
+        records: Mapping[str, Mapping[str, Any] | None],
+    ) -> None:
+        """Keep the record fetched for each event id; None: it no longer exists."""
+        if records:
+            await self._run(
+                _versions.save_event_records, expand, dict(records), self._clock()
+            )
+
+    async def get_event_record(self, event_id: str) -> StoredRecord | None:
+        """The record kept for an event, if any."""
+        return await self._run(_versions.select_event_record, event_id)
+
+    async def get_watermark(self, name: str) -> Watermark | None:
+        """The watermark saved under `name`, if any."""
+        return await self._run(_versions.select_watermark, name)
+
+    async def save_watermark(self, mark: Watermark) -> None:
+        """Save a watermark, replacing the one of the same name."""
+        await self._run(_versions.save_watermark, mark, self._clock())
+
+    async def delete_watermark(self, name: str) -> None:
+        """Forget a watermark."""
+        await self._run(_versions.delete_watermark, name)
+
+    async def announced(
+        self, queries: Sequence[Announcement], sources: Sequence[str]
+    ) -> list[bool]:
+        """For each query, whether such an event from none of `sources` is stored."""
+        if not queries:
+            return []
+        return await self._run(_versions.announced, list(queries), sources)
 
 
 def _insert_for(conn: Connection) -> Any:
