@@ -32,7 +32,12 @@ check: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
+	@command -v wrk >/dev/null 2>&1 || { echo "installing wrk, the edge benchmark's load generator"; \
+		apt-get install -y wrk || sudo apt-get install -y wrk; }
 	$(BIN)/python benchmarks/run.py
+
+demo: $(STAMP)
+	BIN=$(BIN) ./scripts/demo.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache mxbridge.db mxbridge.db-*

@@ -44,7 +44,7 @@ class ManagedSources:
         quiet_seconds: float = 24 * 3600.0,
         ttl: float = 30.0,
         miss_ttl: float = 1.0,
-        flush_seconds: float = 30.0,
+        flush_seconds: float = 10.0,
         check_seconds: float = 3600.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
