@@ -197,3 +197,16 @@ class TestManagedSources:
         await store.close()
 
         assert (before, after) == (None, 1_000.0)
+
+    async def test_quiet_subscriptions_are_reported(self, tmp_path: Path) -> None:
+        """The periodic check returns (and logs) the subscription gone quiet."""
+        store = SqlStore(f"sqlite:///{tmp_path / 'm.db'}")
+        await store.open()
+        await store.add_subscription(record(1, "NEW_WORK_ORDER"))
+        await store.add_subscription(record(2, "NEW_ASSET", last_delivery_at=9_000.0))
+        sources = ManagedSources(store, quiet_seconds=3_600.0, clock=lambda: 10_000.0)
+
+        quiet = await sources.warn_quiet()
+        await store.close()
+
+        assert [r.id for r in quiet] == [1]

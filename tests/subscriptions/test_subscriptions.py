@@ -372,6 +372,19 @@ def test_list_warns_of_a_quiet_subscription_while_others_deliver(
     assert "!" not in lines[1]
 
 
+def test_offline_list_needs_no_api_key(
+    bridged: Bridged, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`list --offline` shows the store's memory without calling MaintainX."""
+    bridged.cli("subscriptions", "create", "NEW_WORK_ORDER")
+    monkeypatch.delenv("MAINTAINX_API_KEY")
+
+    code, out, err = bridged.cli("subscriptions", "list", "--offline")
+
+    assert (code, err) == (0, "")
+    assert "NEW_WORK_ORDER" in out
+
+
 def test_delete_all_removes_them_at_maintainx_and_here(bridged: Bridged) -> None:
     """`delete --all` deletes every known subscription, even one gone already."""
     bridged.cli("subscriptions", "create", "NEW_WORK_ORDER", "NEW_ASSET")
@@ -405,6 +418,24 @@ def test_import_takes_the_secret_and_the_edge_verifies_with_it(
     assert (code, err) == (0, "")
     assert "as source erp" in out
     assert [e.source for e in bridged.wait_handled(1)] == ["erp"]
+
+
+def test_import_reads_the_secret_from_a_file(bridged: Bridged, tmp_path: Path) -> None:
+    """--secret-from FILE stores the file's secret, whitespace trimmed."""
+    url = bridged.edge_url + "/webhooks/maintainx/cmms"
+    body = {"type": "NEW_WORK_ORDER", "url": url}
+    made = api(bridged.sandbox, "POST", "/subscriptions", body)
+    secret_file = tmp_path / "secret.txt"
+    secret_file.write_text(made["secret"] + "\n", "utf-8")
+
+    code, _, err = bridged.cli(
+        "subscriptions", "import", str(made["id"]), "--secret-from", str(secret_file)
+    )
+
+    [record] = stored(bridged.store_url)
+    assert (code, err) == (0, "")
+    assert (record.source, record.origin) == ("cmms", "imported")
+    assert record.secret == made["secret"]
 
 
 def test_rotate_says_in_one_line_that_maintainx_cannot() -> None:

@@ -20,7 +20,8 @@ import click
 from mxbridge._config import Config, load_config
 from mxbridge._errors import ConfigError
 from mxbridge._maintainx import MaintainXClient
-from mxbridge._store import DELETED, SqlStore, SubscriptionRecord
+from mxbridge._service import make_store
+from mxbridge._store import DELETED, SubscriptionRecord
 from mxbridge._subscriptions._manager import (
     SubscriptionManager,
     Wanted,
@@ -89,7 +90,7 @@ def _run(config_path: str | None, action: Action[T]) -> T:
     client = _client(config)
 
     async def run() -> T:
-        store = SqlStore(config.store.url, synchronous=config.store.synchronous)
+        store = make_store(config)
         async with client:
             await store.open()
             try:
@@ -98,6 +99,18 @@ def _run(config_path: str | None, action: Action[T]) -> T:
                 await store.close()
 
     return asyncio.run(run())
+
+
+def _stored(config: Config) -> list[SubscriptionRecord]:
+    async def read() -> list[SubscriptionRecord]:
+        store = make_store(config)
+        await store.open()
+        try:
+            return await store.list_subscriptions()
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
 
 
 def _public_url(given: str | None, config: Config) -> str:
@@ -184,17 +197,14 @@ def create_command(
 def list_command(config_path: str | None, offline: bool) -> None:
     """List the subscriptions mxbridge knows, as MaintainX sees them now."""
 
-    async def gather(
-        manager: SubscriptionManager, config: Config
-    ) -> tuple[list[SubscriptionRecord], float]:
-        if offline:
-            return (
-                await manager.store.list_subscriptions(),
-                config.maintainx.silence_warning_hours,
-            )
-        return await manager.refresh(), config.maintainx.silence_warning_hours
+    async def refresh(
+        manager: SubscriptionManager, _config: Config
+    ) -> list[SubscriptionRecord]:
+        return await manager.refresh()
 
-    records, hours = _run(config_path, gather)
+    config = load_config(config_path)
+    records = _stored(config) if offline else _run(config_path, refresh)
+    hours = config.maintainx.silence_warning_hours
     if not records:
         click.echo("no subscriptions")
         return
