@@ -11,12 +11,12 @@ import json
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import click
 import httpx
 
+from mxbridge._cli_options import app_option, config_option, when
 from mxbridge._config import DEFAULT_SOURCE, Config, load_config
 from mxbridge._errors import MxbridgeError
 from mxbridge._logging import configure_logging, get_logger
@@ -32,20 +32,6 @@ from mxbridge._subscriptions.cli import subscriptions_group, webhooks_group
 __all__ = ["cli", "main"]
 
 T = TypeVar("T")
-
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    envvar="MXBRIDGE_CONFIG",
-    help="Configuration file (default: ./mxbridge.toml when present).",
-)
-app_option = click.option(
-    "--app",
-    "app_spec",
-    metavar="MODULE:BRIDGE",
-    help="Handlers to load: module:attribute or path/to/file.py:attribute.",
-)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -184,7 +170,7 @@ def events_list(
             f"{event.resource_kind}:{event.resource_id}" if event.resource_id else "-"
         )
         click.echo(
-            f"{_when(event.received_at)}  {event.id}  {event.event_type:<28} "
+            f"{when(event.received_at)}  {event.id}  {event.event_type:<28} "
             f"{resource:<22} {statuses or 'no handlers'}"
         )
 
@@ -214,7 +200,7 @@ def events_show(event_id: str, config_path: str | None) -> None:
         "deliveries" if deliveries else "deliveries: none (no handler wanted it)"
     )
     for d in deliveries:
-        due = f" next {_when(d.next_attempt_at)}" if d.status == "failed" else ""
+        due = f" next {when(d.next_attempt_at)}" if d.status == "failed" else ""
         click.echo(f"  #{d.id} {d.handler}: {d.status}, {d.attempts} attempt(s){due}")
         if d.last_error:
             click.echo(f"     last error: {d.last_error.splitlines()[0]}")
@@ -222,7 +208,7 @@ def events_show(event_id: str, config_path: str | None) -> None:
         took = round((a.finished_at - a.started_at) * 1000, 1)
         detail = f": {a.error.splitlines()[0]}" if a.error else ""
         click.echo(
-            f"  attempt #{a.delivery_id}.{a.number} {_when(a.started_at)} "
+            f"  attempt #{a.delivery_id}.{a.number} {when(a.started_at)} "
             f"{a.outcome} {took} ms on {a.worker}{detail}"
         )
 
@@ -258,7 +244,7 @@ def dead_list(config_path: str | None, limit: int) -> None:
     for d in found:
         error = (d.last_error or "").splitlines()[0] if d.last_error else ""
         click.echo(
-            f"#{d.id}  {_when(d.updated_at)}  {d.event_id}  {d.handler}  "
+            f"#{d.id}  {when(d.updated_at)}  {d.event_id}  {d.handler}  "
             f"{d.attempts} attempt(s)  {error}"
         )
 
@@ -301,13 +287,6 @@ def _with_store(
             await store.close()
 
     return asyncio.run(run())
-
-
-def _when(timestamp: float | None) -> str:
-    if timestamp is None:
-        return "-"
-    moment = datetime.fromtimestamp(timestamp, UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _one_line(text: str) -> str:

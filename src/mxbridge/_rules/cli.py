@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from mxbridge._cli_options import config_option
 from mxbridge._config import load_config
 from mxbridge._errors import MxbridgeError
 from mxbridge._events import Event, parse_event
@@ -15,14 +16,6 @@ from mxbridge._rules._build import Rule, build_rules
 from mxbridge._service import make_store
 
 __all__ = ["rules_group"]
-
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    envvar="MXBRIDGE_CONFIG",
-    help="Configuration file (default: ./mxbridge.toml when present).",
-)
 
 
 @click.group("rules")

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from mxbridge._bridge import Bridge
+from mxbridge._cli_options import app_option, config_option
 from mxbridge._config import Config, load_config
 from mxbridge._errors import ApiError
 from mxbridge._logging import configure_logging
@@ -23,20 +24,6 @@ __all__ = ["backfill", "poll", "reconcile"]
 
 T = TypeVar("T")
 Job = Callable[[Store, MaintainXClient, Bridge], Awaitable[T]]
-
-_config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    envvar="MXBRIDGE_CONFIG",
-    help="Configuration file (default: ./mxbridge.toml when present).",
-)
-_app_option = click.option(
-    "--app",
-    "app_spec",
-    metavar="MODULE:BRIDGE",
-    help="Handlers to route events to (default: the configuration's app).",
-)
 
 
 def _run(config: Config, app_spec: str | None, job: Job[T]) -> T:
@@ -66,8 +53,8 @@ def _setup(config_path: str | None) -> Config:
 
 
 @click.command()
-@_config_option
-@_app_option
+@config_option
+@app_option
 @click.option(
     "--every",
     type=click.FloatRange(min=1),
@@ -98,8 +85,8 @@ def poll(
 
 
 @click.command()
-@_config_option
-@_app_option
+@config_option
+@app_option
 @click.option(
     "--hours",
     type=click.FloatRange(min=0, min_open=True),
@@ -129,8 +116,8 @@ def reconcile(
 @click.option(
     "--dispatch", is_flag=True, help="Also run the handlers (default: store)."
 )
-@_config_option
-@_app_option
+@config_option
+@app_option
 def backfill(
     since: datetime, dispatch: bool, config_path: str | None, app_spec: str | None
 ) -> None:

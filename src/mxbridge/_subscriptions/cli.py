@@ -11,12 +11,12 @@ import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from mxbridge._cli_options import config_option, when
 from mxbridge._config import Config, load_config
 from mxbridge._errors import ConfigError
 from mxbridge._maintainx import MaintainXClient
@@ -35,13 +35,6 @@ T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 Action = Callable[[SubscriptionManager, Config], Awaitable[T]]
 
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    envvar="MXBRIDGE_CONFIG",
-    help="Configuration file (default: ./mxbridge.toml when present).",
-)
 _create_options = [
     config_option,
     click.option(
@@ -133,12 +126,6 @@ def _parse_filters(items: Sequence[str]) -> dict[str, list[str | int]]:
     return filters
 
 
-def _when(moment: float | None) -> str:
-    if moment is None:
-        return "never"
-    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def _describe(record: SubscriptionRecord) -> str:
     options = " serialize" if record.serialize else ""
     filters = "".join(
@@ -224,7 +211,7 @@ def _list_line(record: SubscriptionRecord, quiet: bool, hours: float) -> str:
     warning = "  ! " + "; ".join(flags) if flags else ""
     return (
         f"{record.id:<8} {record.status:<16} {record.event_type:<28} "
-        f"{record.source:<40} last {_when(record.last_delivery_at)}  "
+        f"{record.source:<40} last {when(record.last_delivery_at, 'never')}  "
         f"{record.origin}{warning}"
     )
 
