@@ -9,7 +9,6 @@ its name, the key and the reason.
 
 from __future__ import annotations
 
-import inspect
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -222,18 +221,6 @@ def _check_unique(rules: Sequence[Rule]) -> None:
             raise ConfigError(f"{rule.label}: name: {other.label} has the same name")
 
 
-def _handler_options(rule: Rule) -> dict[str, Any]:
-    # Enrichment (issue 4) adds `enrich` and `expand` to Bridge.add; pass them
-    # when this bridge has them, so rules see the full record.
-    parameters = inspect.signature(Bridge.add).parameters
-    options: dict[str, Any] = {}
-    if "enrich" in parameters:
-        options["enrich"] = rule.config.enrich
-    if "expand" in parameters and rule.config.enrich and rule.config.expand:
-        options["expand"] = tuple(rule.config.expand)
-    return options
-
-
 def install_rules(bridge: Bridge, rules: Sequence[Rule]) -> Bridge:
     """A new bridge with the handlers of `bridge` and one handler per rule."""
     combined = Bridge()
@@ -246,7 +233,8 @@ def install_rules(bridge: Bridge, rules: Sequence[Rule]) -> Bridge:
                 name=rule.handler_name,
                 timeout=rule.config.timeout,
                 max_attempts=rule.config.max_attempts,
-                **_handler_options(rule),
+                enrich=rule.config.enrich,
+                expand=tuple(rule.config.expand) if rule.config.enrich else (),
             )
         except ValueError as exc:
             raise ConfigError(f"{rule.label}: {exc}") from None

@@ -1,0 +1,106 @@
+"""The whole loop on one machine: MaintainX (the sandbox) to Slack (a fake).
+
+A thin NEW_WORK_ORDER delivery carries no priority. The rule "alert on HIGH
+priority" can only decide after enrichment fetches the work order from the API,
+so this test crosses every part: sandbox deliveries, a managed subscription's
+secret, the edge, the store, the worker, enrichment and the slack action.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import API_KEY, Receiver, RunningSandbox, wait_for
+from mxbridge import Bridge
+from mxbridge._cli import main
+from mxbridge._config import load_config
+from mxbridge._sandbox import serve_in_thread
+from mxbridge._service import Service
+from mxbridge._store import SqlStore
+
+CONFIG = """
+[store]
+url = "sqlite:///{db}"
+
+[worker]
+poll_interval = 0.05
+
+[maintainx]
+base_url = "{api}"
+
+[[rules]]
+name = "urgent"
+events = ["workorder.created"]
+when = [{{ path = "record.priority", equals = "HIGH" }}]
+action = "slack"
+settings = {{ webhook_url_env = "SLACK_URL" }}
+"""
+
+
+def delivered(store_url: str) -> dict[str, int]:
+    """Delivery counts by status in the store."""
+
+    async def count() -> dict[str, int]:
+        store = SqlStore(store_url)
+        await store.open()
+        try:
+            return await store.counts()
+        finally:
+            await store.close()
+
+    return asyncio.run(count())
+
+
+def test_high_priority_breakdown_reaches_slack_after_enrichment(
+    tmp_path: Path,
+    sandbox: RunningSandbox,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only the HIGH work order is posted to Slack, with its fetched title."""
+    monkeypatch.setenv("MAINTAINX_API_KEY", API_KEY)
+    monkeypatch.setenv("SLACK_URL", receiver.url + "/slack")
+    path = tmp_path / "mxbridge.toml"
+    path.write_text(CONFIG.format(db=tmp_path / "mx.db", api=sandbox.api_url))
+    config = load_config(path)
+    service = Service(config, Bridge())
+
+    with serve_in_thread(service.app()) as url:
+        hook = url + "/webhooks/maintainx/plant"
+        answer = _api(
+            sandbox, "POST", "/subscriptions", {"type": "NEW_WORK_ORDER", "url": hook}
+        )
+        with pytest.raises(SystemExit) as imported:
+            main(["subscriptions", "import", str(answer["id"]), "--config", str(path)])
+        _api(
+            sandbox,
+            "POST",
+            "/workorders",
+            {"title": "Compressor #2 leaking oil", "priority": "HIGH"},
+        )
+        _api(
+            sandbox,
+            "POST",
+            "/workorders",
+            {"title": "Repaint railings", "priority": "LOW"},
+        )
+        wait_for(lambda: delivered(config.store.url).get("succeeded") == 2, timeout=20)
+
+    assert imported.value.code == 0
+    assert len(receiver.received) == 1
+    message = receiver.received[0].body.decode()
+    assert "Compressor #2 leaking oil" in message
+    assert "Repaint railings" not in message
+
+
+def _api(sandbox: RunningSandbox, method: str, path: str, body: Any) -> Any:
+    response = httpx.request(
+        method, sandbox.api_url + path, json=body, headers=sandbox.auth
+    )
+    response.raise_for_status()
+    return response.json()
