@@ -32,6 +32,7 @@ from mxbridge._errors import (
 from mxbridge._events import Event, parse_event
 from mxbridge._retry import RetryPolicy
 from mxbridge._signing import sign_delivery, verify_maintainx, verify_simple
+from mxbridge._sources import record_missing, record_unchanged
 
 __all__ = [
     "ApiError",
@@ -52,6 +53,8 @@ __all__ = [
     "StoreError",
     "VerificationError",
     "parse_event",
+    "record_missing",
+    "record_unchanged",
     "sign_delivery",
     "verify_maintainx",
     "verify_simple",

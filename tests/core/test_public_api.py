@@ -23,6 +23,8 @@ EXPECTED = {
     "StoreError",
     "VerificationError",
     "parse_event",
+    "record_missing",
+    "record_unchanged",
     "sign_delivery",
     "verify_maintainx",
     "verify_simple",
