@@ -15,6 +15,7 @@ stops by itself.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import tempfile
 import time
@@ -130,7 +131,8 @@ def _count(server: Server, query: str) -> int | None:
     path = server.workdir / "bench.db"
     if not path.exists():
         return None
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as db:
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    with contextlib.closing(connection) as db:
         return int(db.execute(query).fetchone()[0])
 
 
