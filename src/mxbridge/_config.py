@@ -108,7 +108,7 @@ class WorkerConfig(_Section):
     """How deliveries are run."""
 
     enabled: bool = True
-    concurrency: int = Field(default=8, ge=1, le=256)
+    concurrency: int = Field(default=32, ge=1, le=256)
     poll_interval: PositiveFloat = 1.0
     handler_timeout: PositiveFloat = 30.0
     grace_seconds: float = Field(default=20.0, ge=0)

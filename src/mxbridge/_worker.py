@@ -56,7 +56,7 @@ class Worker:
         bridge: Bridge,
         *,
         retry: RetryPolicy | None = None,
-        concurrency: int = 8,
+        concurrency: int = 32,
         poll_interval: float = 1.0,
         handler_timeout: float = 30.0,
         grace_seconds: float = 20.0,

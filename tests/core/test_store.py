@@ -159,3 +159,20 @@ async def test_workers_in_several_processes_never_share_a_claim(
     assert len(set(claimed)) == 400
     assert sum(1 for output in outputs if output) >= 2
     assert await store.counts() == {"succeeded": 400}
+
+
+async def test_outcomes_recorded_together_are_each_kept(store: SqlStore) -> None:
+    """Many outcomes at once share transactions; each is recorded once."""
+    await asyncio.gather(*[store.append(make_event(n), ["h"]) for n in range(200)])
+    claims = await store.claim("w", 200, lease_seconds=30)
+
+    now = time.time()
+    kept = await asyncio.gather(
+        *[store.complete(c, Outcome("succeeded", now, now)) for c in claims]
+    )
+
+    assert len(claims) == 200
+    assert all(kept)
+    assert await store.counts() == {"succeeded": 200}
+    attempts = await asyncio.gather(*[store.attempts(c.event.id) for c in claims])
+    assert all(len(a) == 1 for a in attempts)

@@ -17,7 +17,6 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -31,6 +30,7 @@ from mxbridge._errors import StoreError
 from mxbridge._events import Event, parse_event
 from mxbridge._store import _subscriptions as _subs
 from mxbridge._store import _versions
+from mxbridge._store._group import GroupCommit
 from mxbridge._store._records import (
     AppendResult,
     AttemptRecord,
@@ -66,13 +66,6 @@ _MAX_BATCH = 512
 _DUE = ("pending", "failed")
 
 
-@dataclass(slots=True)
-class _PendingAppend:
-    event: Event
-    handlers: Sequence[str]
-    future: asyncio.Future[AppendResult] = field(repr=False)
-
-
 class SqlStore:
     """The store on a SQLAlchemy URL: ``sqlite:///path`` or ``postgresql+psycopg://``."""
 
@@ -90,9 +83,9 @@ class SqlStore:
         self._clock = clock
         self._engine: Engine | None = None
         self._executor: ThreadPoolExecutor | None = None
-        self._pending: list[_PendingAppend] = []
-        self._flusher: asyncio.Task[None] | None = None
         self._callbacks: list[Callable[[], None]] = []
+        self._appends = GroupCommit(self._write_appends, max_batch=_MAX_BATCH)
+        self._outcomes = GroupCommit(self._write_outcomes, max_batch=_MAX_BATCH)
 
     # -- life cycle ---------------------------------------------------------
 
@@ -116,8 +109,8 @@ class SqlStore:
 
     async def close(self) -> None:
         """Let pending appends commit, then disconnect."""
-        if self._flusher is not None:
-            await asyncio.shield(self._flusher)
+        await self._appends.wait()
+        await self._outcomes.wait()
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
@@ -204,57 +197,39 @@ class SqlStore:
 
     async def append(self, event: Event, handlers: Sequence[str]) -> AppendResult:
         """Store `event` and its deliveries; see `Store.append`."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[AppendResult] = loop.create_future()
-        self._pending.append(_PendingAppend(event, handlers, future))
-        if self._flusher is None:
-            self._flusher = loop.create_task(self._flush())
-        return await asyncio.shield(future)
+        return await self._appends.submit((event, handlers))
 
-    async def _flush(self) -> None:
-        try:
-            while self._pending:
-                batch = self._pending[:_MAX_BATCH]
-                del self._pending[:_MAX_BATCH]
-                await self._commit_batch(batch)
-        finally:
-            self._flusher = None
-
-    async def _commit_batch(self, batch: list[_PendingAppend]) -> None:
-        try:
-            results = await self._run(self._insert_batch, batch)
-        except StoreError as exc:
-            for item in batch:
-                if not item.future.done():
-                    item.future.set_exception(exc)
-            return
-        for item, result in zip(batch, results, strict=True):
-            if not item.future.done():
-                item.future.set_result(result)
+    async def _write_appends(
+        self, batch: list[tuple[Event, Sequence[str]]]
+    ) -> list[AppendResult]:
+        results = await self._run(self._insert_batch, batch)
         if any(not r.duplicate and r.deliveries for r in results):
             for callback in self._callbacks:
                 callback()
+        return results
 
     def _insert_batch(
-        self, conn: Connection, batch: list[_PendingAppend]
+        self, conn: Connection, batch: list[tuple[Event, Sequence[str]]]
     ) -> list[AppendResult]:
         now = self._clock()
-        first: dict[str, _PendingAppend] = {}
-        for item in batch:
-            first.setdefault(item.event.id, item)
-        inserted = self._insert_events(conn, [i.event for i in first.values()])
+        # The first of several appends of one event id in a batch is the one
+        # stored; the others are duplicates, as if they had come later.
+        first: dict[str, int] = {}
+        for index, (event, _) in enumerate(batch):
+            first.setdefault(event.id, index)
+        inserted = self._insert_events(conn, [batch[i][0] for i in first.values()])
         rows = [
             _delivery_row(event_id, handler, now)
             for event_id in inserted
-            for handler in dict.fromkeys(first[event_id].handlers)
+            for handler in dict.fromkeys(batch[first[event_id]][1])
         ]
         if rows:
             conn.execute(deliveries.insert(), rows)
         results = []
-        for item in batch:
-            is_new = item.event.id in inserted and first[item.event.id] is item
-            count = len(set(item.handlers)) if is_new else 0
-            results.append(AppendResult(item.event.id, not is_new, count))
+        for index, (event, handlers) in enumerate(batch):
+            is_new = event.id in inserted and first[event.id] == index
+            count = len(set(handlers)) if is_new else 0
+            results.append(AppendResult(event.id, not is_new, count))
         return results
 
     def _insert_events(self, conn: Connection, new: list[Event]) -> set[str]:
@@ -330,40 +305,31 @@ class SqlStore:
         ]
 
     async def complete(self, claim: Claim, outcome: Outcome) -> bool:
-        """Record an attempt and its outcome; see `Store.complete`."""
-        return await self._run(self._complete, claim, outcome)
+        """Record an attempt and its outcome; see `Store.complete`.
 
-    def _complete(self, conn: Connection, claim: Claim, outcome: Outcome) -> bool:
-        d = deliveries.c
-        changed = conn.execute(
-            deliveries.update()
-            .where(
-                d.id == claim.delivery_id,
-                d.lease_owner == claim.owner,
-                d.status == "running",
-                d.attempts == claim.attempt,
-            )
-            .values(
-                status=outcome.status,
-                next_attempt_at=outcome.retry_at,
-                lease_owner=None,
-                lease_until=None,
-                last_error=outcome.error,
-                updated_at=self._clock(),
-            )
-        ).rowcount
+        Outcomes that arrive together are written in one transaction.
+        """
+        return await self._outcomes.submit((claim, outcome))
+
+    async def _write_outcomes(self, batch: list[tuple[Claim, Outcome]]) -> list[bool]:
+        return await self._run(self._complete_batch, batch)
+
+    def _complete_batch(
+        self, conn: Connection, batch: list[tuple[Claim, Outcome]]
+    ) -> list[bool]:
+        now = self._clock()
+        kept = [
+            bool(conn.execute(_FINISH, _finish_params(claim, outcome, now)).rowcount)
+            for claim, outcome in batch
+        ]
         conn.execute(
-            attempts.insert().values(
-                delivery_id=claim.delivery_id,
-                number=claim.attempt,
-                worker=claim.owner,
-                started_at=outcome.started_at,
-                finished_at=outcome.finished_at,
-                outcome=outcome.status if changed else "lease_lost",
-                error=outcome.error or outcome.note,
-            )
+            attempts.insert(),
+            [
+                _attempt_row(claim, outcome, still_held)
+                for (claim, outcome), still_held in zip(batch, kept, strict=True)
+            ],
         )
-        return bool(changed)
+        return kept
 
     async def release(self, claims: Sequence[Claim], reason: str) -> None:
         """Give claimed deliveries back, due now, without counting the attempt."""
@@ -651,6 +617,51 @@ class SqlStore:
         if not queries:
             return []
         return await self._run(_versions.announced, list(queries), sources)
+
+
+# Built once: recording an outcome is the worker's hot path. The lease checks
+# make a late outcome from a worker whose lease ran out change nothing.
+_FINISH = (
+    deliveries.update()
+    .where(
+        deliveries.c.id == sa.bindparam("b_id"),
+        deliveries.c.lease_owner == sa.bindparam("b_owner"),
+        deliveries.c.status == "running",
+        deliveries.c.attempts == sa.bindparam("b_attempt"),
+    )
+    .values(
+        status=sa.bindparam("b_status"),
+        next_attempt_at=sa.bindparam("b_retry_at"),
+        lease_owner=None,
+        lease_until=None,
+        last_error=sa.bindparam("b_error"),
+        updated_at=sa.bindparam("b_now"),
+    )
+)
+
+
+def _finish_params(claim: Claim, outcome: Outcome, now: float) -> dict[str, Any]:
+    return {
+        "b_id": claim.delivery_id,
+        "b_owner": claim.owner,
+        "b_attempt": claim.attempt,
+        "b_status": outcome.status,
+        "b_retry_at": outcome.retry_at,
+        "b_error": outcome.error,
+        "b_now": now,
+    }
+
+
+def _attempt_row(claim: Claim, outcome: Outcome, still_held: bool) -> dict[str, Any]:
+    return {
+        "delivery_id": claim.delivery_id,
+        "number": claim.attempt,
+        "worker": claim.owner,
+        "started_at": outcome.started_at,
+        "finished_at": outcome.finished_at,
+        "outcome": outcome.status if still_held else "lease_lost",
+        "error": outcome.error or outcome.note,
+    }
 
 
 def _insert_for(conn: Connection) -> Any:
