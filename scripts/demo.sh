@@ -47,7 +47,7 @@ export MXBRIDGE_CONFIG="$WORK/mxbridge.toml"
 unset MAINTAINX_WEBHOOK_SECRET MXBRIDGE_STORE_URL
 
 cat >"$MXBRIDGE_CONFIG" <<TOML
-app = "scripts/demo_app.py:bridge"
+app = "$PWD/scripts/demo_app.py:bridge"
 
 [server]
 port = $BRIDGE_PORT

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -67,14 +68,31 @@ def serve(
     bridge = load_bridge(app_spec or config.app)
     service = Service(config, bridge, with_worker=not no_worker)
     settings = service.uvicorn_config(host=host, port=port)
+    # Bind before starting anything, so a busy port is one clear line.
+    listening = _listen(settings.host, settings.port)
     get_logger().info(
         "starting",
         store=make_store(config).url,
-        handlers=list(bridge.names()),
+        handlers=list(service.bridge.names()),
         sources=sorted(config.sources),
         worker=service.with_worker,
     )
-    uvicorn.Server(settings).run()
+    uvicorn.Server(settings).run(sockets=[listening])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind((host, port))
+    except OSError as exc:
+        listening.close()
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+        ) from exc
+    listening.set_inheritable(True)
+    return listening
 
 
 @cli.command()
@@ -91,6 +109,11 @@ def worker(config_path: str | None, app_spec: str | None) -> None:
 @click.argument("name")
 @config_option
 @click.option("--url", help="Where to send (default: this configuration's edge).")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    help="The edge's port on this machine, when not the configured one.",
+)
 @click.option("--secret", help="Secret to sign with (default: the source's first).")
 @click.option("--source", default=DEFAULT_SOURCE, show_default=True)
 @click.option(
@@ -104,6 +127,7 @@ def send_test(
     name: str,
     config_path: str | None,
     url: str | None,
+    port: int | None,
     secret: str | None,
     source: str,
     assignments: Sequence[str],
@@ -119,7 +143,7 @@ def send_test(
         path = "/webhooks/maintainx" + (
             "" if source == DEFAULT_SOURCE else f"/{source}"
         )
-        url = f"http://{config.server.host}:{config.server.port}{path}"
+        url = f"http://{config.server.host}:{port or config.server.port}{path}"
     body = sample_body(apply_overrides(sample_payload(name), assignments))
     headers = {"content-type": "application/json"}
     if source_config is not None and source_config.scheme == "simple":
@@ -259,9 +283,14 @@ def dead_retry(
     """Re-arm dead deliveries by id (see `dead list`), or --all."""
     if bool(delivery_ids) == retry_all:
         raise click.UsageError("give delivery ids or --all, not both or neither")
-    ids = None if retry_all else list(delivery_ids)
+    ids = None if retry_all else list(dict.fromkeys(delivery_ids))
     count = _with_store(config_path, lambda store: store.retry_dead(ids))
     click.echo(f"re-armed {count} dead deliver{'y' if count == 1 else 'ies'}")
+    if ids is not None and count < len(ids):
+        raise click.ClickException(
+            f"{len(ids) - count} of the ids given are not dead deliveries "
+            "(see `mxbridge dead list`)"
+        )
 
 
 cli.add_command(sandbox_group)

@@ -249,6 +249,8 @@ def load_config(
     env = os.environ if environ is None else environ
     file = _config_path(path, env)
     data = _read_toml(file) if file is not None else {}
+    if file is not None:
+        data = _app_beside(data, file)
     where = str(file) if file is not None else "configuration"
     data = _apply_environment(data, env, where)
     try:
@@ -276,6 +278,18 @@ def _read_toml(file: Path) -> dict[str, Any]:
         raise ConfigError(f"{file}: not valid TOML: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"{file}: cannot be read: {exc.strerror}") from None
+
+
+def _app_beside(data: dict[str, Any], file: Path) -> dict[str, Any]:
+    # A relative file.py in `app` is the configuration's neighbour, wherever
+    # mxbridge is started from.
+    app = data.get("app")
+    if not isinstance(app, str):
+        return data
+    target, sep, attribute = app.partition(":")
+    if not target.endswith(".py") or Path(target).is_absolute():
+        return data
+    return {**data, "app": f"{file.parent / target}{sep}{attribute}"}
 
 
 def _apply_environment(

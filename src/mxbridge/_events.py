@@ -21,6 +21,7 @@ from mxbridge._errors import PayloadError
 
 __all__ = [
     "DEAD_DELIVERY",
+    "DERIVED_NAMES",
     "INTERNAL_SOURCE",
     "KNOWN_EVENT_TYPES",
     "Event",
@@ -136,7 +137,19 @@ KNOWN_EVENT_TYPES: frozenset[str] = frozenset(_TYPES)
 # The first alias of a type is its primary one; the simple format names events
 # by it, so it maps back to the MaintainX type.
 _PRIMARY_ALIAS = {aliases[0]: name for name, (_, _, aliases) in _TYPES.items()}
-_STATUS_OUTCOMES = {"workorder.completed", "workorder.canceled", "workorder.skipped"}
+DERIVED_NAMES: dict[str, tuple[str, dict[str, str]]] = {
+    "workorder.completed": ("WORK_ORDER_STATUS_CHANGE", {"newStatus": "DONE"}),
+    "workorder.canceled": (
+        "WORK_ORDER_STATUS_CHANGE",
+        {"newStatus": "DONE", "newSubStatus": "CANCELED"},
+    ),
+    "workorder.skipped": (
+        "WORK_ORDER_STATUS_CHANGE",
+        {"newStatus": "DONE", "newSubStatus": "SKIPPED"},
+    ),
+    "asset.updated": ("ASSET_STATUS_CHANGE", {}),
+}
+"""Names that are a kind of another event: its type, and the fields that make it so."""
 _NOUN = re.compile(r"^(?:NEW_)?([A-Z_]+?)(?:_STATUS_CHANGE|_CHANGE|_DELETE)?$")
 _ACTOR_FIELDS = ("userId", "actorId")
 _TIME_FIELDS = ("occurredAt", "triggeredAt", "timestamp")

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mxbridge._errors import PayloadError
-from mxbridge._events import KNOWN_EVENT_TYPES, resolve_event_type
+from mxbridge._events import DERIVED_NAMES, KNOWN_EVENT_TYPES, resolve_event_type
 
 __all__ = ["apply_overrides", "sample_body", "sample_payload"]
 
@@ -65,24 +65,9 @@ _SAMPLES: dict[str, dict[str, Any]] = {
 }
 
 
-# Names that are a kind of another event: the type, and the fields that make it so.
-_DERIVED: dict[str, tuple[str, dict[str, Any]]] = {
-    "workorder.completed": ("WORK_ORDER_STATUS_CHANGE", {"newStatus": "DONE"}),
-    "workorder.canceled": (
-        "WORK_ORDER_STATUS_CHANGE",
-        {"newStatus": "DONE", "newSubStatus": "CANCELED"},
-    ),
-    "workorder.skipped": (
-        "WORK_ORDER_STATUS_CHANGE",
-        {"newStatus": "DONE", "newSubStatus": "SKIPPED"},
-    ),
-    "asset.updated": ("ASSET_STATUS_CHANGE", {}),
-}
-
-
 def sample_payload(name: str, now: datetime | None = None) -> dict[str, Any]:
     """A realistic payload for event `name` (a MaintainX type or an alias)."""
-    event_type, extra = _DERIVED.get(name, (resolve_event_type(name), {}))
+    event_type, extra = DERIVED_NAMES.get(name, (resolve_event_type(name), {}))
     if event_type is None or event_type not in KNOWN_EVENT_TYPES:
         raise PayloadError(
             f"unknown event {name!r}: give a MaintainX event type such as "

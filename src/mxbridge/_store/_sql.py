@@ -467,7 +467,7 @@ class SqlStore:
                 sa.select(attempts)
                 .join(deliveries, deliveries.c.id == a.delivery_id)
                 .where(deliveries.c.event_id == event_id)
-                .order_by(a.id)
+                .order_by(a.started_at, a.id)
             )
             return [
                 AttemptRecord(

@@ -18,7 +18,7 @@ from typing import Any
 
 from mxbridge._config import DesiredSubscription
 from mxbridge._errors import ApiError, ConfigError, MxbridgeError, NotFoundError
-from mxbridge._events import resolve_event_type
+from mxbridge._events import DERIVED_NAMES, resolve_event_type
 from mxbridge._maintainx import MaintainXClient
 from mxbridge._store import DELETED, Store, SubscriptionRecord
 from mxbridge._subscriptions._plan import Plan, plan_sync
@@ -46,6 +46,14 @@ def resolve_events(names: Sequence[str]) -> list[str]:
 
     Raises `ConfigError` naming every unknown one, before anything is made.
     """
+    for name in names:
+        if name in DERIVED_NAMES:
+            event_type, fields = DERIVED_NAMES[name]
+            hint = f" --filter oneOfStatuses={fields['newStatus']}" if fields else ""
+            raise ConfigError(
+                f"{name} is a kind of {event_type}, which MaintainX subscribes to as a "
+                f"whole: subscribe to {event_type}{hint} and let handlers pick {name}"
+            )
     unknown = [name for name in names if resolve_event_type(name) is None]
     if unknown:
         raise ConfigError(f"unknown MaintainX event type: {', '.join(unknown)}")
