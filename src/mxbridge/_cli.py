@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import sys
 import time
@@ -68,11 +69,13 @@ def serve(
     bridge = load_bridge(app_spec or config.app)
     service = Service(config, bridge, with_worker=not no_worker)
     settings = service.uvicorn_config(host=host, port=port)
-    # Bind before starting anything, so a busy port is one clear line.
+    # Bind and reach the store before starting anything, so that a busy port or
+    # an unreachable store is one clear line.
     listening = _listen(settings.host, settings.port)
+    _with_store(config_path, lambda store: store.ping())
     get_logger().info(
         "starting",
-        store=make_store(config).url,
+        store=make_store(config).display_url,
         handlers=list(service.bridge.names()),
         sources=sorted(config.sources),
         worker=service.with_worker,
@@ -153,7 +156,7 @@ def send_test(
         headers.update(sign_delivery(secret, int(time.time()), body, signed_url))
     try:
         response = httpx.post(url, content=body, headers=headers, timeout=10)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise click.ClickException(f"cannot reach {url}: {exc}") from exc
     click.echo(f"{response.status_code} {response.text}")
     if response.is_error:
@@ -274,7 +277,7 @@ def dead_list(config_path: str | None, limit: int) -> None:
 
 
 @dead.command("retry")
-@click.argument("delivery_ids", nargs=-1, type=int)
+@click.argument("delivery_ids", nargs=-1, type=click.IntRange(1, 2**63 - 1))
 @click.option("--all", "retry_all", is_flag=True, help="Retry every dead delivery.")
 @config_option
 def dead_retry(
@@ -345,4 +348,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:
+        # A mistake of ours, not the user's: still one line, unless asked.
+        if os.environ.get("MXBRIDGE_DEBUG"):
+            raise
+        click.echo(
+            f"mxbridge: error: unexpected {type(exc).__name__}: "
+            f"{_one_line(str(exc))} (MXBRIDGE_DEBUG=1 shows the traceback)",
+            err=True,
+        )
+        sys.exit(1)
     sys.exit(result if isinstance(result, int) else 0)

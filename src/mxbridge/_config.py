@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mxbridge._errors import ConfigError
@@ -61,6 +62,8 @@ class ServerConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    read_timeout: PositiveFloat = 10.0
+    commit_timeout: PositiveFloat = 8.0
 
 
 class SourceConfig(_Section):
@@ -81,14 +84,14 @@ class SourceConfig(_Section):
     def _no_blank_secret(cls, secrets: list[str]) -> list[str]:
         if any(not secret.strip() for secret in secrets):
             raise ValueError("a secret is empty or whitespace only")
+        if not all(_is_text(secret) for secret in secrets):
+            raise ValueError("a secret is not valid UTF-8 text")
         return secrets
 
     @field_validator("public_url")
     @classmethod
     def _absolute_url(cls, url: str | None) -> str | None:
-        if url is not None and not url.startswith(("https://", "http://")):
-            raise ValueError("must be an absolute http(s) URL, as MaintainX posts to")
-        return url
+        return _http_url(url)
 
 
 class StoreConfig(_Section):
@@ -174,9 +177,7 @@ class MaintainXConfig(_Section):
     @field_validator("base_url", "public_url")
     @classmethod
     def _absolute(cls, url: str | None) -> str | None:
-        if url is not None and not url.startswith(("https://", "http://")):
-            raise ValueError("must be an absolute http(s) URL")
-        return url
+        return _http_url(url)
 
 
 class PollConfig(_Section):
@@ -191,7 +192,7 @@ class PollConfig(_Section):
 
     interval: PositiveFloat | None = None
     overlap: float = Field(default=60.0, ge=0)
-    lookback: float = Field(default=3600.0, ge=0)
+    lookback: float = Field(default=3600.0, ge=0, le=10 * 365 * 86400)
     page_size: int = Field(default=200, ge=1, le=200)
     walk: tuple[Literal["request", "asset"], ...] = ("request", "asset")
     walk_every: int = Field(default=10, ge=1)
@@ -242,6 +243,29 @@ class Config(_Section):
         return sources
 
 
+def _http_url(url: str | None) -> str | None:
+    """Check that `url` is an absolute http(s) URL that parses."""
+    if url is None:
+        return None
+    if not url.startswith(("https://", "http://")):
+        raise ValueError("must be an absolute http(s) URL")
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise ValueError(f"is not a valid URL: {exc}") from None
+    if not parsed.host:
+        raise ValueError("must name a host")
+    return url
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def load_config(
     path: str | Path | None = None, environ: Mapping[str, str] | None = None
 ) -> Config:
@@ -278,6 +302,8 @@ def _read_toml(file: Path) -> dict[str, Any]:
         raise ConfigError(f"{file}: not valid TOML: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"{file}: cannot be read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{file}: not valid TOML: not UTF-8 text") from None
 
 
 def _app_beside(data: dict[str, Any], file: Path) -> dict[str, Any]:
@@ -296,9 +322,16 @@ def _apply_environment(
     data: dict[str, Any], env: Mapping[str, str], where: str
 ) -> dict[str, Any]:
     data = dict(data)
-    if env.get(STORE_URL_ENV):
-        data["store"] = {**data.get("store", {}), "url": env[STORE_URL_ENV]}
-    sources = {name: dict(value) for name, value in data.get("sources", {}).items()}
+    store = data.get("store", {})
+    if env.get(STORE_URL_ENV) and isinstance(store, dict):
+        data["store"] = {**store, "url": env[STORE_URL_ENV]}
+    found = data.get("sources", {})
+    if not isinstance(found, dict) or not all(
+        isinstance(v, dict) for v in found.values()
+    ):
+        # Not tables: leave it to validation, which names the key.
+        return data
+    sources = {name: dict(value) for name, value in found.items()}
     if env.get(SECRET_ENV) is not None:
         sources.setdefault(DEFAULT_SOURCE, {})
         sources[DEFAULT_SOURCE].setdefault("secrets_env", SECRET_ENV)
@@ -312,6 +345,11 @@ def _apply_environment(
             # secret. `serve` refuses to start with a source that has none.
             continue
         from_env = [part.strip() for part in value.split(",")]
+        if not all(_is_text(part) for part in from_env):
+            raise ConfigError(
+                f"{where}: sources.{name}: environment variable {variable} is not "
+                "valid UTF-8 text"
+            )
         if not all(from_env):
             raise ConfigError(
                 f"{where}: sources.{name}: environment variable {variable} holds an "

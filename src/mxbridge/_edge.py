@@ -14,6 +14,7 @@ side effect happens later, in the worker.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -67,6 +68,8 @@ def create_app(
     bridge: Bridge,
     sources: SourceLookup,
     max_body_bytes: int = 1024 * 1024,
+    read_timeout: float = 10.0,
+    commit_timeout: float = 8.0,
     metrics: Metrics | None = None,
     clock: Callable[[], float] = time.time,
     lifespan: Any = None,
@@ -74,7 +77,10 @@ def create_app(
 ) -> Starlette:
     """Build the edge's Starlette app around a store, a bridge and its sources.
 
-    `on_received` is told the source of each delivery verified and stored.
+    A body not read within `read_timeout` seconds is answered 408. An event not
+    committed within `commit_timeout` seconds is answered 503 (MaintainX gives
+    up at 10 s); its commit may still finish, and a copy sent again is then a
+    duplicate. `on_received` is told the source of each delivery stored.
     """
     stats = metrics or Metrics()
 
@@ -101,28 +107,38 @@ def create_app(
         return JSONResponse({"status": result_status, "event_id": event.id})
 
     async def _accept(request: Request, source: str) -> tuple[Event, str]:
-        config = await sources(source)
+        try:
+            config = await sources(source)
+        except StoreError as exc:
+            raise _Rejected(503, "store_unavailable", str(exc)) from exc
         if config is None:
-            raise _Rejected(404, "unknown_source", f"no source named {source!r}")
-        raw = await _read_body(request, max_body_bytes)
+            raise _Rejected(404, "unknown_source", "no such source")
+        raw = await _read_body(request, max_body_bytes, read_timeout)
         headers = _signature_headers(request)
         _verify(config, headers, raw, clock())
 
+        # The event id header is signed by nothing: only the guide's simple
+        # scheme defines it, and only there does it name the event.
+        header_id = headers.get(EVENT_ID_HEADER) if config.scheme == "simple" else None
         try:
             event = parse_event(
                 raw,
                 source=source,
                 received_at=datetime.fromtimestamp(clock(), UTC),
-                header_event_id=headers.get(EVENT_ID_HEADER),
+                header_event_id=header_id,
             )
         except PayloadError as exc:
             raise _Rejected(400, "bad_payload", str(exc)) from exc
 
         handlers = bridge.route(event)
         try:
-            result = await store.append(event, handlers)
+            async with asyncio.timeout(commit_timeout):
+                result = await store.append(event, handlers)
         except StoreError as exc:
             raise _Rejected(503, "store_unavailable", str(exc)) from exc
+        except TimeoutError as exc:
+            message = f"the store did not commit within {commit_timeout} s"
+            raise _Rejected(503, "store_unavailable", message) from exc
         if not handlers and not result.duplicate:
             log.info(
                 "no handler wants this event",
@@ -154,7 +170,18 @@ def create_app(
     return Starlette(routes=routes, lifespan=lifespan)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(request: Request, limit: int, seconds: float) -> bytes:
+    try:
+        async with asyncio.timeout(seconds):
+            return await _read_bounded(request, limit)
+    except TimeoutError as exc:
+        message = f"body not received within {seconds} s"
+        raise _Rejected(408, "read_timeout", message) from exc
+    except ClientDisconnect as exc:
+        raise _Rejected(400, "client_disconnected", "the sender hung up") from exc
+
+
+async def _read_bounded(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.strip().isdigit():
@@ -207,8 +234,10 @@ def _reject(
     rejected: _Rejected, source: str, started: float, stats: Metrics
 ) -> Response:
     elapsed = time.perf_counter() - started
-    # Any path segment can name a source: keep made-up ones out of the labels.
+    # Any path segment can name a source: keep made-up ones out of the labels
+    # and cut long ones short in the log.
     label = "(unknown)" if rejected.reason == "unknown_source" else source
+    source = source if len(source) <= 64 else source[:64] + "..."
     stats.deliveries.labels(label, rejected.reason).inc()
     log.warning(
         "delivery rejected",

@@ -268,12 +268,11 @@ def _guess_resource(event_type: str) -> tuple[str | None, tuple[str, ...]]:
 
 
 def _int_or_none(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
+    # Ids are stored in 64-bit columns: anything larger is not an id.
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value[:19]) if len(value) <= 19 else None
+    if isinstance(value, int) and not isinstance(value, bool) and value < 2**63:
         return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
     return None
 
 
@@ -340,8 +339,9 @@ def parse_event(
     """
     try:
         payload = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise PayloadError(f"body is not valid JSON: {exc}") from exc
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers bad JSON, bad UTF-8 and integers over Python's limit.
+        raise PayloadError(f"body is not valid JSON: {_first_line(exc)}") from exc
     if not isinstance(payload, dict):
         raise PayloadError("body is not a JSON object")
     event_type = _event_type(payload)
@@ -352,6 +352,7 @@ def parse_event(
     if event_type not in names:
         names = (event_type, *names)
     kind, resource_id = _resource(maintainx_type, facts)
+    _check_text(event_type, resource_id)
     return Event(
         id=event_id or make_event_id(source, raw, header_event_id),
         source=source,
@@ -366,6 +367,24 @@ def parse_event(
         payload=payload,
         raw=raw,
     )
+
+
+def _check_text(*values: str | None) -> None:
+    # JSON may escape lone surrogates ("\ud800"); they are no text to store.
+    for value in values:
+        if value is None:
+            continue
+        if len(value) > 200:
+            raise PayloadError("event name or record id is over 200 characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise PayloadError("event name or record id is not valid text") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 def _event_type(payload: Mapping[str, Any]) -> str:

@@ -71,8 +71,8 @@ def _import(target: str) -> Any:
         if "" not in sys.path and "." not in sys.path:
             sys.path.insert(0, "")
         return importlib.import_module(target)
-    except ModuleNotFoundError as exc:
-        raise ConfigError(f"app module {target!r} cannot be imported: {exc}") from exc
+    except (ImportError, ValueError, TypeError) as exc:
+        raise ConfigError(f"app {target!r} cannot be imported: {exc}") from exc
 
 
 def check_sources(config: Config) -> None:
@@ -160,6 +160,8 @@ class Service:
             bridge=self.bridge,
             sources=self.lookup_source,
             max_body_bytes=self.config.server.max_body_bytes,
+            read_timeout=self.config.server.read_timeout,
+            commit_timeout=self.config.server.commit_timeout,
             metrics=self.metrics,
             lifespan=self.lifespan,
             on_received=self.managed.note,

@@ -93,3 +93,18 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     """A --config that does not exist says so."""
     with pytest.raises(ConfigError, match="no such configuration file"):
         load_config(tmp_path / "nope.toml", {})
+
+
+def test_a_secret_that_is_not_text_is_refused() -> None:
+    """A secret with bytes that are not UTF-8 stops at load, naming the source."""
+    with pytest.raises(ConfigError, match=r"sources\.default.*not valid UTF-8"):
+        load_config(None, {"MAINTAINX_WEBHOOK_SECRET": "abc\udcff"})
+
+
+def test_a_relative_app_file_is_found_beside_the_configuration(tmp_path: Path) -> None:
+    """app = "handlers.py:bridge" means the file next to mxbridge.toml."""
+    path = write(tmp_path, 'app = "handlers.py:bridge"\n')
+
+    config = load_config(path, {})
+
+    assert config.app == f"{tmp_path / 'handlers.py'}:bridge"

@@ -269,7 +269,7 @@ def test_no_bad_input_produces_a_500(run_edge: Any) -> None:
         (b'{"eventType":"' + b"A" * 5000 + b'"}', signed_headers(b"{}")),
         (NEW_WORK_ORDER, {BODY_SIGNATURE_HEADER: "t=1789999200" + ",v1=" * 500}),
         (NEW_WORK_ORDER, {BODY_SIGNATURE_HEADER: "=" * 1000}),
-        (NEW_WORK_ORDER, {**good, EVENT_ID_HEADER: "x" * 500}),
+        (b'{"eventType":"NEW_WORK_ORDER","orgId":' + b"9" * 5000 + b"}", {}),
         (json.dumps({"eventType": "X", "deep": [[[[[]]]]] * 100}).encode(), {}),
     ]
     with run_edge(bridge) as edge, httpx.Client() as client:
@@ -297,3 +297,86 @@ def test_health_and_readiness(run_edge: Any) -> None:
     assert alive.json() == {"status": "ok"}
     assert ready.json() == {"status": "ready"}
     assert "mxbridge_deliveries_received" in metrics.text
+
+
+def test_event_id_header_is_ignored_where_nothing_signs_it(run_edge: Any) -> None:
+    """On MaintainX's scheme an unsigned event id header cannot rename a delivery."""
+    bridge, seen = recording_bridge()
+    headers = signed_headers(NEW_WORK_ORDER)
+    with run_edge(bridge) as edge:
+        answers = [
+            httpx.post(
+                edge.webhook_url,
+                content=NEW_WORK_ORDER,
+                headers={**headers, EVENT_ID_HEADER: f"replay-{n}"},
+            ).json()
+            for n in range(3)
+        ]
+        wait_for(lambda: len(seen) == 1)
+        stored = events_in(edge)
+
+    assert [a["status"] for a in answers] == ["accepted", "duplicate", "duplicate"]
+    assert len(stored) == 1
+    assert not stored[0].id.startswith("replay-")
+
+
+POISON = [
+    pytest.param(
+        b'{"eventType":"NEW_WORK_ORDER","orgId":' + b"9" * 25 + b"}", id="int"
+    ),
+    pytest.param(b'{"eventType":"NEW_\\ud800"}', id="lone-surrogate-type"),
+    pytest.param(b'{"eventType":"NEW_WORK_ORDER","workOrderId":"\\udfff"}', id="id"),
+    pytest.param(b'{"eventType":"X","n":' + b"1" * 5000 + b"}", id="huge-number"),
+    pytest.param(b'{"eventType":"NEW_WORK_ORDER","orgId":"\\u00b2"}', id="digit-like"),
+]
+
+
+@pytest.mark.parametrize("body", POISON)
+def test_odd_bodies_never_fail_their_neighbours(run_edge: Any, body: bytes) -> None:
+    """An odd signed body sent with good ones: never a 500, the good ones stored."""
+    bridge, _ = recording_bridge()
+    goods = [NEW_WORK_ORDER.replace(b"118000101", str(n).encode()) for n in range(8)]
+    answers: list[httpx.Response] = []
+
+    def send(raw: bytes) -> None:
+        answers.append(httpx.post(url, content=raw, headers=signed_headers(raw)))
+
+    with run_edge(bridge) as edge:
+        url = edge.webhook_url
+        threads = [threading.Thread(target=send, args=(b,)) for b in [body, *goods]]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        stored = events_in(edge)
+
+    assert all(a.status_code < 500 for a in answers)
+    assert sum(a.status_code == 200 for a in answers) >= len(goods)
+    assert len(stored) >= len(goods)
+
+
+def test_a_body_that_never_arrives_is_408(run_edge: Any) -> None:
+    """A sender that stalls mid-body is answered 408 after the read timeout."""
+    import socket
+
+    bridge, _ = recording_bridge()
+    with run_edge(bridge, server={"read_timeout": 0.3}) as edge:
+        host, port = edge.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            sock.sendall(
+                b"POST /webhooks/maintainx HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+            )
+            answer = sock.recv(4096)
+
+    assert answer.startswith(b"HTTP/1.1 408")
+
+
+def test_a_long_unknown_source_is_cut_short(run_edge: Any) -> None:
+    """A made-up source name is not echoed back in full."""
+    bridge, _ = recording_bridge()
+    with run_edge(bridge) as edge:
+        response = edge.deliver(NEW_WORK_ORDER, source="x" * 5000)
+
+    assert response.status_code == 404
+    assert len(response.text) < 200

@@ -334,3 +334,48 @@ def test_a_separate_worker_process_runs_the_handlers(bridgehead: Bridgehead) -> 
 
     assert "worker stopped" in (bridgehead.root / "worker.log").read_text()
     assert "worker started" not in (bridgehead.root / "serve.log").read_text()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(b"sources = 5\n", id="sources-not-a-table"),
+        pytest.param(b"[sources]\nx = 5\n", id="source-not-a-table"),
+        pytest.param(b"\xff\xfe = 1\n", id="not-utf8"),
+        pytest.param(b'[store]\nurl = "sqlite:////proc/none/x.db"\n', id="store-dir"),
+        pytest.param(b'[maintainx]\nbase_url = "http://[::1/v1"\n', id="bad-url"),
+        pytest.param(b"[poll]\nlookback = 1e300\n", id="absurd-lookback"),
+    ],
+)
+def test_broken_configuration_files_are_one_line(
+    bridgehead: Bridgehead, content: bytes
+) -> None:
+    """A broken file is one line naming what is wrong, for any command."""
+    path = bridgehead.root / "broken.toml"
+    path.write_bytes(content)
+
+    result = bridgehead.cli("events", "list", "--config", str(path))
+
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "unexpected" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_with_an_unreachable_store_is_one_line(bridgehead: Bridgehead) -> None:
+    """serve checks its store first; a store it cannot reach is one clear line."""
+    result = subprocess.run(
+        [*MXBRIDGE, "serve"],
+        env={
+            **bridgehead.env(),
+            "MXBRIDGE_STORE_URL": "postgresql+psycopg://u:hunter2@127.0.0.1:1/db",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("mxbridge: error: store error:")
+    assert "hunter2" not in result.stderr + result.stdout

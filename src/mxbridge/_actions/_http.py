@@ -111,7 +111,7 @@ class HttpAction:
                 client,
                 self.settings.method,
                 self.url,
-                f"{self.settings.method} {self.url}",
+                f"{self.settings.method} {_shown(self.url)}",
                 content=body,
                 headers=headers,
             )
@@ -162,3 +162,10 @@ def _check_secret(secret: str) -> None:
             "settings.secret_env: not a Standard Webhooks secret "
             "(whsec_ followed by base64)"
         ) from exc
+
+
+def _shown(url: str) -> str:
+    """`url` without credentials or query, fit for logs and stored errors."""
+    parsed = httpx.URL(url)
+    port = f":{parsed.port}" if parsed.port else ""
+    return f"{parsed.scheme}://{parsed.host}{port}{parsed.path}"

@@ -59,9 +59,13 @@ class GroupCommit(Generic[I, R]):
         try:
             results = await self._write([item for item, _ in batch])
         except Exception as exc:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+            if len(batch) == 1:
+                if not batch[0][1].done():
+                    batch[0][1].set_exception(exc)
+                return
+            # One bad item must not fail its neighbours: write each alone.
+            for one in batch:
+                await self._write_batch([one])
             return
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():

@@ -98,9 +98,9 @@ class SqlStore:
         """Connect and create the schema if it is not there yet."""
         try:
             self._engine = self._make_engine()
-        except (sa.exc.ArgumentError, ImportError) as exc:
+        except (sa.exc.ArgumentError, ImportError, OSError) as exc:
             raise StoreError(
-                f"store URL {self._safe_url()} is not usable: {exc}"
+                f"store URL {self.display_url} is not usable: {exc}"
             ) from exc
         self._executor = ThreadPoolExecutor(
             max_workers=1 if self.is_sqlite else 4, thread_name_prefix="mxbridge-store"
@@ -122,7 +122,9 @@ class SqlStore:
         """Call `callback` on the event loop after each commit of new deliveries."""
         self._callbacks.append(callback)
 
-    def _safe_url(self) -> str:
+    @property
+    def display_url(self) -> str:
+        """The store's URL with any password hidden, fit for logs."""
         try:
             return sa.engine.make_url(self.url).render_as_string(hide_password=True)
         except sa.exc.ArgumentError:
@@ -181,7 +183,8 @@ class SqlStore:
             )
         except StoreError:
             raise
-        except (sa.exc.SQLAlchemyError, OSError) as exc:
+        except (sa.exc.SQLAlchemyError, OSError, ValueError, OverflowError) as exc:
+            # The driver's own errors (a value it cannot bind, say) as well.
             raise StoreError(f"store error: {_first_line(exc)}") from exc
 
     def _transaction(self, func: Callable[..., T], args: tuple[Any, ...]) -> T:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from mxbridge._config import SourceConfig
 from mxbridge._errors import StoreError
 from mxbridge._logging import get_logger
-from mxbridge._store import Store, SubscriptionRecord
+from mxbridge._store import DELETED, Store, SubscriptionRecord
 from mxbridge._subscriptions._plan import silent_subscriptions
 
 __all__ = ["ManagedSources"]
@@ -31,7 +31,6 @@ __all__ = ["ManagedSources"]
 log = get_logger("mxbridge.subscriptions")
 
 # Forget at most this many unknown names; then start the list afresh.
-_MAX_MISSES = 4096
 
 
 class ManagedSources:
@@ -57,7 +56,7 @@ class ManagedSources:
         self._clock = clock
         self._sources: dict[str, SourceConfig] = {}
         self._loaded_at: float | None = None
-        self._misses: dict[str, float] = {}
+        self._last_miss: float | None = None
         self._loading: asyncio.Task[None] | None = None
         self._seen: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
@@ -68,15 +67,18 @@ class ManagedSources:
         """The source of the managed subscription(s) at path segment `name`."""
         now = self._clock()
         stale = self._loaded_at is None or now - self._loaded_at > self.ttl
-        if stale or (name not in self._sources and self._may_miss(name, now)):
+        if stale or (name not in self._sources and self._may_miss(now)):
             try:
                 await self._reload()
             except StoreError as exc:
-                # Keep answering from the last copy; the append will tell.
                 log.warning("could not read subscriptions", error=str(exc))
+                # A source we cannot look up is not unknown: 503, so that
+                # MaintainX sends it again, rather than 404.
+                if name not in self._sources:
+                    raise
         found = self._sources.get(name)
         if found is None:
-            self._remember_miss(name, now)
+            self._last_miss = now
         return found
 
     def note(self, source: str) -> None:
@@ -84,14 +86,10 @@ class ManagedSources:
         if source in self._sources:
             self._seen[source] = self._clock()
 
-    def _may_miss(self, name: str, now: float) -> bool:
-        missed = self._misses.get(name)
-        return missed is None or now - missed > self.miss_ttl
-
-    def _remember_miss(self, name: str, now: float) -> None:
-        if len(self._misses) >= _MAX_MISSES:
-            self._misses.clear()
-        self._misses[name] = now
+    def _may_miss(self, now: float) -> bool:
+        # One re-read per `miss_ttl` for all unknown names together: made-up
+        # names in a flood of requests cannot each cost a read of the store.
+        return self._last_miss is None or now - self._last_miss > self.miss_ttl
 
     async def _reload(self) -> None:
         # Deliveries arriving together share one read.
@@ -108,7 +106,7 @@ class ManagedSources:
         records = await self.store.list_subscriptions()
         self._sources = _by_source(records)
         self._loaded_at = self._clock()
-        self._misses.clear()
+        self._last_miss = None
 
     # -- in the background -----------------------------------------------------
 
@@ -169,7 +167,9 @@ def _by_source(records: list[SubscriptionRecord]) -> dict[str, SourceConfig]:
     # their secrets proves a delivery.
     grouped: dict[str, list[SubscriptionRecord]] = {}
     for record in records:
-        if record.secret:
+        # MaintainX no longer sends for a subscription it deleted; a delivery
+        # claiming to be one is refused.
+        if record.secret and record.status != DELETED:
             grouped.setdefault(record.source, []).append(record)
     return {
         source: SourceConfig(
