@@ -37,6 +37,7 @@ log = get_logger("mxbridge.worker")
 # Extra lease beyond the handler's timeout, for recording the outcome.
 _LEASE_MARGIN = 30.0
 _MAX_ERROR_CHARS = 4000
+_COALESCE_SECONDS = 0.005
 
 
 class Enricher(Protocol):
@@ -102,8 +103,9 @@ class Worker:
         """Claim and run deliveries until `stop` is called."""
         log.info("worker started", worker=self.owner, concurrency=self.concurrency)
         while not self._stopping.is_set():
-            claimed = await self._claim_some()
-            if not claimed:
+            free = self.concurrency - len(self._running)
+            # Fewer than asked for: nothing more is due now.
+            if await self._claim_some() < free:
                 await self._idle()
         await self._drain()
         log.info("worker stopped", worker=self.owner)
@@ -138,17 +140,15 @@ class Worker:
         return len(claims)
 
     async def _idle(self) -> None:
+        # Woken by a commit of new deliveries, or every poll_interval for
+        # retries falling due and deliveries other processes stored.
         self._wake.clear()
-        timeout = self.poll_interval
-        try:
-            due = await self.store.next_due()
-        except StoreError:
-            due = None
-        if due is not None:
-            # A floor, so a delivery held by another worker cannot make us spin.
-            timeout = min(timeout, max(due - self._clock(), 0.05))
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout)
+            await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+        if self._wake.is_set() and not self._stopping.is_set():
+            # A moment more gathers the deliveries committed right behind into
+            # the same claim: one transaction instead of several.
+            await asyncio.sleep(_COALESCE_SECONDS)
 
     async def _drain(self) -> None:
         if not self._running:

@@ -62,9 +62,6 @@ class Store(Protocol):
     async def release(self, claims: Sequence[Claim], reason: str) -> None:
         """Give claimed deliveries back, due now (a worker stopping)."""
 
-    async def next_due(self) -> float | None:
-        """When the next pending or failed delivery falls due, if any."""
-
     async def get_event(self, event_id: str) -> Event | None:
         """The stored event, parsed again from its raw payload."""
 

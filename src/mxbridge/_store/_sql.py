@@ -357,19 +357,6 @@ class SqlStore:
                 )
             )
 
-    async def next_due(self) -> float | None:
-        """When the next delivery falls due (or a lease runs out), if ever."""
-
-        def query(conn: Connection) -> float | None:
-            d = deliveries.c
-            due = sa.select(sa.func.min(d.next_attempt_at)).where(d.status.in_(_DUE))
-            lease = sa.select(sa.func.min(d.lease_until)).where(d.status == "running")
-            times = [conn.execute(due).scalar(), conn.execute(lease).scalar()]
-            present = [t for t in times if t is not None]
-            return min(present) if present else None
-
-        return await self._run(query)
-
     # -- reading and operating ----------------------------------------------
 
     async def get_event(self, event_id: str) -> Event | None:
