@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -126,11 +126,13 @@ def _parse_filters(items: Sequence[str]) -> dict[str, list[str | int]]:
     return filters
 
 
+def _filters_text(filters: Mapping[str, Sequence[object]]) -> str:
+    return "".join(f" {k}={','.join(map(str, v))}" for k, v in filters.items())
+
+
 def _describe(record: SubscriptionRecord) -> str:
     options = " serialize" if record.serialize else ""
-    filters = "".join(
-        f" {k}={','.join(map(str, v))}" for k, v in record.filters.items()
-    )
+    filters = _filters_text(record.filters)
     return f"{record.id}  {record.event_type}{options}{filters}  {record.url}"
 
 
@@ -322,7 +324,7 @@ def sync_command(
 def _show_plan(plan: Plan) -> None:
     for desired in plan.create:
         options = " serialize" if desired.serialize else ""
-        click.echo(f"create  {desired.event}{options} {desired.filters or ''}".rstrip())
+        click.echo(f"create  {desired.event}{options}{_filters_text(desired.filters)}")
     for record in plan.keep:
         click.echo(f"keep    {_describe(record)}")
     for record in plan.delete:
