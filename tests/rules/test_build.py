@@ -69,23 +69,24 @@ def test_mistakes_name_the_rule_and_the_key(
 
 
 def test_each_rule_is_its_own_handler() -> None:
-    """rule:<name>, or rule:<position> for an unnamed rule; user handlers stay."""
+    """rule:<name>, or rule:<action>-<digest> for an unnamed rule, whatever its
+    position; user handlers stay."""
     user = Bridge()
     user.add(lambda event: None, "*", name="mine")
     unnamed = {k: v for k, v in GOOD.items() if k != "name"}
 
     bridge = install_rules(user, build_rules([GOOD, unnamed], ENV))
+    alone = install_rules(Bridge(), build_rules([unnamed], ENV))
 
-    assert list(bridge.names()) == ["mine", "rule:urgent", "rule:2"]
+    names = list(bridge.names())
+    assert names[:2] == ["mine", "rule:urgent"]
+    assert names[2].startswith(f"rule:{GOOD['action']}-")
+    assert list(alone.names()) == [names[2]]
     assert len(user) == 1
 
 
-def test_rules_ask_for_enrichment_when_the_bridge_offers_it() -> None:
-    """With enrichment in Bridge.add, rules enrich by default; enrich=false opts out."""
-    import inspect
-
-    if "enrich" not in inspect.signature(Bridge.add).parameters:
-        pytest.skip("this bridge has no enrichment")
+def test_rules_ask_for_enrichment_by_default() -> None:
+    """Rules enrich by default; enrich=false opts out."""
     quiet = {**GOOD, "name": "quiet", "enrich": False}
 
     bridge = install_rules(Bridge(), build_rules([GOOD, quiet], ENV))

@@ -59,3 +59,21 @@ async def test_unchanged_work_orders_emit_nothing(
     assert counts == [0, 0, 0]
     known = await sqlite_store.known_records("workorder", [str(wo_id)])
     assert known[str(wo_id)].digest is not None
+
+
+async def test_a_change_that_moved_updated_at_is_not_reported_again(
+    sandbox: RunningSandbox, sqlite_store: SqlStore, mx_client: MaintainXClient
+) -> None:
+    """A status change moves updatedAt: webhooks and the poller report it, not
+    the reconciler, so it is not handled twice."""
+    wo_id = new_work_order(sandbox, "Conveyor belt slipping")
+    set_status(sandbox, wo_id, "IN_PROGRESS")
+    reconciler = Reconciler(sqlite_store, mx_client, Bridge())
+    assert await reconciler.run_once() == 0
+
+    set_status(sandbox, wo_id, "ON_HOLD")
+    emitted = await reconciler.run_once()
+
+    assert emitted == 0
+    known = await sqlite_store.known_records("workorder", [str(wo_id)])
+    assert known[str(wo_id)].status == "ON_HOLD"

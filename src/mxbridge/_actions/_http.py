@@ -23,7 +23,13 @@ import jinja2
 from pydantic import Field, field_validator
 from standardwebhooks import Webhook
 
-from mxbridge._actions._base import Settings, from_env, parse_settings, send
+from mxbridge._actions._base import (
+    Settings,
+    from_env,
+    http_client,
+    parse_settings,
+    send,
+)
 from mxbridge._actions._context import ActionContext, Templates, to_json
 from mxbridge._errors import ConfigError, PermanentError
 
@@ -106,15 +112,22 @@ class HttpAction:
         """Send the request; see the module's docstring for what counts."""
         body = self.body(ctx)
         headers = self.request_headers(ctx, body)
-        async with httpx.AsyncClient(timeout=self.settings.timeout) as client:
+        async with http_client(self.settings.timeout) as client:
             await send(
                 client,
                 self.settings.method,
                 self.url,
-                f"{self.settings.method} {_shown(self.url)}",
+                f"{self.settings.method} {self._target()}",
                 content=body,
                 headers=headers,
             )
+
+    def _target(self) -> str:
+        # A URL from the environment is a secret (hook URLs carry tokens in their
+        # path): name its variable. A URL in the file loses credentials and query.
+        if self.settings.url_env:
+            return f"${self.settings.url_env}"
+        return _shown(self.url)
 
     def preview(self, ctx: ActionContext) -> str:
         """The request, with header values from the environment redacted."""
@@ -124,7 +137,7 @@ class HttpAction:
             shown.update(
                 {"webhook-id": f"{ctx.event.id}.{ctx.rule}", "webhook-signature": "..."}
             )
-        target = self.settings.url or f"${self.settings.url_env}"
+        target = self._target()
         lines = [f"{self.settings.method} {target}"]
         lines += [f"{name}: {value}" for name, value in shown.items()]
         body = json.loads(self.body(ctx))

@@ -11,10 +11,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
 import jinja2
 
-from mxbridge._actions._base import Settings, from_env, parse_settings, send
+from mxbridge._actions._base import (
+    Settings,
+    from_env,
+    http_client,
+    parse_settings,
+    send,
+)
 from mxbridge._actions._context import (
     ActionContext,
     Templates,
@@ -54,7 +59,7 @@ class SlackAction:
     async def run(self, ctx: ActionContext) -> None:
         """Post the message; 429 and 5xx retry, other 4xx are permanent."""
         body = self.message(ctx)
-        async with httpx.AsyncClient(timeout=self.settings.timeout) as client:
+        async with http_client(self.settings.timeout) as client:
             await send(client, "POST", self.url, "Slack", json=body)
 
     def preview(self, ctx: ActionContext) -> str:

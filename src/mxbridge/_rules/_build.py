@@ -9,6 +9,8 @@ its name, the key and the reason.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -127,8 +129,17 @@ class Rule:
 
     @property
     def handler_name(self) -> str:
-        """The handler's name in the bridge and the store: ``rule:<name or n>``."""
-        return f"rule:{self.config.name or self.position}"
+        """The handler's name in the bridge and the store.
+
+        ``rule:<name>``; an unnamed rule is named by its action and a digest of
+        its content, not by its position, so that adding a rule above it does
+        not hand its pending deliveries to another rule.
+        """
+        if self.config.name:
+            return f"rule:{self.config.name}"
+        content = json.dumps(self.config.model_dump(mode="json"), sort_keys=True)
+        digest = hashlib.sha256(content.encode("utf-8")).hexdigest()[:10]
+        return f"rule:{self.config.action}-{digest}"
 
     def context(self, event: Any) -> ActionContext:
         """What the action sees of `event`."""

@@ -107,8 +107,9 @@ class Poller:
     async def run_once(self) -> int:
         """Walk every work order changed since the watermark; events stored."""
         mark = await self.store.get_watermark(self.name)
+        since = self.since(mark)
         query: dict[str, Any] = {
-            "updatedAt[gte]": iso(self.since(mark)),
+            "updatedAt[gte]": iso(since),
             "sort": "updatedAt",
             "limit": self.page_size,
         }
@@ -119,7 +120,9 @@ class Poller:
         while True:
             page = await self.client.request("GET", "/workorders", params=query)
             records = list(page.get("workOrders") or ())
-            emitted += await self.take_page(KINDS["workorder"], records, expand)
+            emitted += await self.take_page(
+                KINDS["workorder"], records, expand, created_since=since
+            )
             mark = await self._advance(mark, records)
             if self.on_page is not None:
                 last = mark.updated_at if mark else None
@@ -152,12 +155,20 @@ class Poller:
         return best
 
     async def take_page(
-        self, kind: Kind, records: Sequence[Mapping[str, Any]], expand: Sequence[str]
+        self,
+        kind: Kind,
+        records: Sequence[Mapping[str, Any]],
+        expand: Sequence[str],
+        *,
+        created_since: float | None = None,
     ) -> int:
         """Store the events of one page's changes, then the records' states."""
         ids = [str(r["id"]) for r in records]
         known = await self.store.known_records(kind.name, ids)
-        changes = [derive_change(kind, r, known.get(str(r["id"]))) for r in records]
+        changes = [
+            derive_change(kind, r, known.get(str(r["id"])), created_since)
+            for r in records
+        ]
         found = [c for c in changes if c is not None]
         told = await self.store.announced(
             [self._question(c) for c in found], READ_SOURCES

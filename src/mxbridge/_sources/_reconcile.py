@@ -22,7 +22,6 @@ from mxbridge._sources._records import (
     DEEP_EXPAND,
     KINDS,
     Change,
-    digest,
     iso,
     known_state,
 )
@@ -65,14 +64,13 @@ class Reconciler:
         emitted = 0
         states: list[KnownRecord] = []
         for record_id, record in records.items():
-            state = known_state("workorder", record, self._clock())
+            state = known_state("workorder", record, self._clock(), with_digest=True)
             if state is None:
                 continue
-            fresh = digest(record)
             last = known.get(record_id)
-            if last is not None and last.digest is not None and last.digest != fresh:
-                emitted += await self._emit(record, fresh, last.status)
-            states.append(_with_digest(state, fresh))
+            if last is not None and state.digest and _unannounced(last, state):
+                emitted += await self._emit(record, state.digest, last.status)
+            states.append(state)
         await self.store.save_known(states)
         return emitted
 
@@ -111,12 +109,11 @@ class Reconciler:
         return 0 if result.duplicate else 1
 
 
-def _with_digest(state: KnownRecord, fresh: str) -> KnownRecord:
-    return KnownRecord(
-        state.kind,
-        state.record_id,
-        state.updated_at,
-        state.occurred_at,
-        state.status,
-        fresh,
+def _unannounced(last: KnownRecord, state: KnownRecord) -> bool:
+    # Only what moved without moving updatedAt: a change that moved it is the
+    # webhook's or the poller's to report, and must not be reported twice.
+    return (
+        last.digest is not None
+        and last.digest != state.digest
+        and last.updated_at == state.updated_at
     )

@@ -271,17 +271,35 @@ def _status_fields(old: str | None, new: str | None) -> dict[str, Any]:
     return fields
 
 
+def _created_before(record: Mapping[str, Any], moment: float | None) -> bool:
+    created = timestamp(record.get("createdAt"))
+    return moment is not None and created is not None and created < moment
+
+
 def derive_change(
-    kind: Kind, record: Mapping[str, Any], known: KnownRecord | None
+    kind: Kind,
+    record: Mapping[str, Any],
+    known: KnownRecord | None,
+    created_since: float | None = None,
 ) -> Change | None:
     """What changed in `record` since its last known state, if anything.
 
-    First seen: created. Status differs: status changed. Newer ``updatedAt``:
-    updated (for kinds MaintainX announces updates of). Older than known:
-    nothing; the bridge has already seen a newer state.
+    First seen: created, unless it was created before `created_since` (the
+    start of the walk): then it is an old record that changed, updated.
+    Status differs: status changed. Newer ``updatedAt``: updated (for kinds
+    MaintainX announces updates of). Older than known: nothing; the bridge has
+    already seen a newer state.
     """
     status = read_status(kind.name, record)
     if known is None:
+        created = timestamp(record.get("createdAt"))
+        if (
+            created_since is not None
+            and created is not None
+            and created < created_since
+        ):
+            # A first poll must not announce months-old work orders as new.
+            return Change(kind, kind.updated, record, None) if kind.updated else None
         return Change(kind, kind.created, record, None)
     updated = timestamp(record.get("updatedAt")) or 0.0
     if updated < known.updated_at:

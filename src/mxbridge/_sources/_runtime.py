@@ -127,7 +127,7 @@ class SourcesRuntime:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
         for client in [*self._clients, self.client]:
@@ -138,23 +138,12 @@ class SourcesRuntime:
         self, job: Callable[[], Awaitable[int]], interval: float, name: str
     ) -> None:
         loop = asyncio.get_running_loop()
-        self._tasks.append(loop.create_task(_every(interval, job, name)))
+        self._tasks.append(loop.create_task(every(interval, job, name)))
 
     def _poll_job(self) -> Callable[[], Awaitable[int]]:
         assert self.client is not None
         poller = make_poller(self.config, self.store, self.client, self.bridge)
-        rounds = 0
-
-        async def job() -> int:
-            nonlocal rounds
-            emitted = await poller.run_once()
-            if rounds % self.config.poll.walk_every == 0:
-                for kind in self.config.poll.walk:
-                    emitted += await poller.walk(kind)
-            rounds += 1
-            return emitted
-
-        return job
+        return poll_rounds(poller, self.config)
 
     def _reconcile_job(self) -> Callable[[], Awaitable[int]]:
         assert self.client is not None
@@ -171,12 +160,34 @@ class SourcesRuntime:
         return reconciler.run_once
 
 
-async def _every(interval: float, job: Callable[[], Awaitable[int]], name: str) -> None:
+def poll_rounds(
+    poller: Poller, config: Config, *, walk: bool = True
+) -> Callable[[], Awaitable[int]]:
+    """One poll round per call; requests and assets walked every `walk_every`."""
+    rounds = 0
+
+    async def job() -> int:
+        nonlocal rounds
+        emitted = await poller.run_once()
+        if walk and rounds % config.poll.walk_every == 0:
+            for kind in config.poll.walk:
+                emitted += await poller.walk(kind)
+        rounds += 1
+        return emitted
+
+    return job
+
+
+async def every(interval: float, job: Callable[[], Awaitable[int]], name: str) -> None:
+    """Run `job` every `interval` seconds until cancelled; a failure is logged."""
     while True:
         try:
             emitted = await job()
         except (ApiError, StoreError) as exc:
             log.warning(f"{name} failed; trying again later", error=str(exc))
+        except Exception:
+            # A bug of ours must not stop polling for good, silently.
+            log.exception(f"{name} failed unexpectedly; trying again later")
         else:
             log.info(f"{name} done", events=emitted)
         await asyncio.sleep(interval)

@@ -17,7 +17,8 @@ from mxbridge._logging import configure_logging
 from mxbridge._maintainx import MaintainXClient
 from mxbridge._sources._poll import PageReport, Poller
 from mxbridge._sources._reconcile import Reconciler
-from mxbridge._sources._runtime import make_client, make_poller
+from mxbridge._sources._runtime import every as run_every
+from mxbridge._sources._runtime import make_client, make_poller, poll_rounds
 from mxbridge._store import Store
 
 __all__ = ["backfill", "poll", "reconcile"]
@@ -69,17 +70,12 @@ def poll(
 
     async def job(store: Store, client: MaintainXClient, bridge: Bridge) -> None:
         poller = make_poller(config, store, client, bridge)
-        rounds = 0
-        while True:
-            emitted = await poller.run_once()
-            if walk and rounds % config.poll.walk_every == 0:
-                for kind in config.poll.walk:
-                    emitted += await poller.walk(kind)
-            rounds += 1
-            click.echo(f"poll: {emitted} new event(s) stored")
-            if every is None:
-                return
-            await asyncio.sleep(every)
+        one_round = poll_rounds(poller, config, walk=walk)
+        if every is None:
+            click.echo(f"poll: {await one_round()} new event(s) stored")
+            return
+        # Until stopped: a failed round is logged and tried again, not fatal.
+        await run_every(every, one_round, "poll")
 
     _run(config, app_spec, job)
 
