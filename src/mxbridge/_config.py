@@ -41,6 +41,7 @@ __all__ = [
     "SourceConfig",
     "StoreConfig",
     "WorkerConfig",
+    "describe_errors",
     "load_config",
 ]
 
@@ -361,12 +362,21 @@ def _apply_environment(
     return data
 
 
-def _describe(exc: ValidationError, where: str) -> str:
+def describe_errors(
+    exc: ValidationError, *, prefix: str = "", top: str = "(top level)"
+) -> str:
+    """Pydantic's errors as ``key: problem; key: problem``, keys dotted.
+
+    `prefix` is put before every key (``settings.``); `top` names an error that
+    has no key.
+    """
     problems = []
     for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        message = error["msg"]
-        if error["type"] == "extra_forbidden":
-            message = "unknown key"
-        problems.append(f"{key}: {message}")
-    return f"{where}: " + "; ".join(problems)
+        key = ".".join(str(part) for part in error["loc"])
+        message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+        problems.append(f"{prefix}{key}: {message}" if key else f"{top}: {message}")
+    return "; ".join(problems)
+
+
+def _describe(exc: ValidationError, where: str) -> str:
+    return f"{where}: {describe_errors(exc)}"

@@ -473,7 +473,7 @@ def test_missing_api_key_is_one_line_and_makes_nothing(
 
     result = bridged.cli("subscriptions", "create", "NEW_WORK_ORDER")
 
-    assert_one_line_error(result, "set MAINTAINX_API_KEY")
+    assert_one_line_error(result, "set the environment variable MAINTAINX_API_KEY")
     assert_nothing_made(bridged)
 
 

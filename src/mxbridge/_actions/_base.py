@@ -11,6 +11,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from mxbridge._actions._context import ActionContext
+from mxbridge._config import describe_errors
 from mxbridge._errors import ConfigError, PermanentError, RetryableError
 
 __all__ = [
@@ -50,14 +51,8 @@ def parse_settings(model: type[S], settings: Mapping[str, Any]) -> S:
     try:
         return model.model_validate(dict(settings))
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            key = ".".join(str(part) for part in error["loc"])
-            message = error["msg"]
-            if error["type"] == "extra_forbidden":
-                message = "unknown key"
-            problems.append(f"settings.{key}: {message}")
-        raise ConfigError("; ".join(problems)) from None
+        message = describe_errors(exc, prefix="settings.", top="settings")
+        raise ConfigError(message) from None
 
 
 def from_env(env: Mapping[str, str], variable: str, key: str) -> str:

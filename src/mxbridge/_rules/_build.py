@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from mxbridge._actions import ACTIONS, DEFAULT_APP_URL, Action, ActionContext, Templates
 from mxbridge._actions._context import load_zone
 from mxbridge._bridge import Bridge
+from mxbridge._config import describe_errors
 from mxbridge._errors import ConfigError
 from mxbridge._events import DEAD_DELIVERY, KNOWN_EVENT_TYPES, event_names
 from mxbridge._routing import matches
@@ -169,15 +170,6 @@ class Rule:
         return Verdict(True, f"fires: {self.config.action}", self.action.preview(ctx))
 
 
-def _describe(exc: ValidationError) -> str:
-    problems = []
-    for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"]) or "(rule)"
-        message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
-        problems.append(f"{key}: {message}")
-    return "; ".join(problems)
-
-
 def _build_one(position: int, raw: Mapping[str, Any], env: Mapping[str, str]) -> Rule:
     config = RuleConfig.model_validate(raw)
     for pattern in config.events:
@@ -217,7 +209,9 @@ def build_rules(
                 raise ConfigError("must be a table")
             rules.append(_build_one(position, raw, environ))
         except ValidationError as exc:
-            raise ConfigError(f"{label}: {_describe(exc)}") from None
+            raise ConfigError(
+                f"{label}: {describe_errors(exc, top='(rule)')}"
+            ) from None
         except ConfigError as exc:
             raise ConfigError(f"{label}: {exc}") from None
     _check_unique(rules)

@@ -51,7 +51,7 @@ def make_client(
 ) -> MaintainXClient:
     """A MaintainX client as ``[maintainx]`` describes it; the key from the env."""
     mx = config.maintainx
-    key = os.environ.get(mx.api_key_env)
+    key = os.environ.get(mx.api_key_env, "").strip()
     if not key:
         raise ConfigError(
             f"no MaintainX API key: set the environment variable {mx.api_key_env}"

@@ -146,9 +146,6 @@ class Store(Protocol):
     async def save_watermark(self, mark: Watermark) -> None:
         """Save a watermark, replacing the one of the same name."""
 
-    async def delete_watermark(self, name: str) -> None:
-        """Forget a watermark."""
-
     async def announced(
         self, queries: Sequence[Announcement], sources: Sequence[str]
     ) -> list[bool]:

@@ -596,10 +596,6 @@ class SqlStore:
         """Save a watermark, replacing the one of the same name."""
         await self._run(_versions.save_watermark, mark, self._clock())
 
-    async def delete_watermark(self, name: str) -> None:
-        """Forget a watermark."""
-        await self._run(_versions.delete_watermark, name)
-
     async def announced(
         self, queries: Sequence[Announcement], sources: Sequence[str]
     ) -> list[bool]:

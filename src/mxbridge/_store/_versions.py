@@ -249,11 +249,6 @@ def save_watermark(conn: Connection, mark: Watermark, now: float) -> None:
     _upsert(conn, watermarks, row)
 
 
-def delete_watermark(conn: Connection, name: str) -> None:
-    """Forget a watermark (a finished backfill)."""
-    conn.execute(watermarks.delete().where(watermarks.c.name == name))
-
-
 def announced(
     conn: Connection, queries: Sequence[Announcement], sources: Sequence[str]
 ) -> list[bool]:

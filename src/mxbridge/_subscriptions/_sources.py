@@ -30,8 +30,6 @@ __all__ = ["ManagedSources"]
 
 log = get_logger("mxbridge.subscriptions")
 
-# Forget at most this many unknown names; then start the list afresh.
-
 
 class ManagedSources:
     """Secrets of managed subscriptions by source name, cached for the edge."""

@@ -18,9 +18,8 @@ import click
 
 from mxbridge._cli_options import config_option, when
 from mxbridge._config import Config, load_config
-from mxbridge._errors import ConfigError
-from mxbridge._maintainx import MaintainXClient
 from mxbridge._service import make_store
+from mxbridge._sources._runtime import make_client
 from mxbridge._store import DELETED, SubscriptionRecord
 from mxbridge._subscriptions._manager import (
     SubscriptionManager,
@@ -65,22 +64,9 @@ def _with_create_options(func: F) -> F:
 # -- plumbing --------------------------------------------------------------------
 
 
-def _client(config: Config) -> MaintainXClient:
-    section = config.maintainx
-    key = os.environ.get(section.api_key_env, "").strip()
-    if not key:
-        raise ConfigError(f"no MaintainX API key: set {section.api_key_env}")
-    return MaintainXClient(
-        key,
-        base_url=section.base_url,
-        organization_id=section.organization_id,
-        requests_per_minute=section.requests_per_minute,
-    )
-
-
 def _run(config_path: str | None, action: Action[T]) -> T:
     config = load_config(config_path)
-    client = _client(config)
+    client = make_client(config)
 
     async def run() -> T:
         store = make_store(config)
