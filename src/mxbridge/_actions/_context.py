@@ -25,8 +25,11 @@ __all__ = [
     "DEFAULT_APP_URL",
     "ActionContext",
     "Templates",
+    "assignee_names",
+    "display_name",
     "event_view",
     "format_duration",
+    "named",
     "parse_time",
     "record_of",
     "to_json",
@@ -263,3 +266,25 @@ def slack_escape(value: object) -> str:
     """Escape ``&``, ``<`` and ``>`` as Slack's message format asks."""
     text = "" if value is None else str(value)
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def display_name(value: object) -> str | None:
+    """A person's or a thing's name from a record field: an expanded object
+    (first and last name, or name), else its id, else None."""
+    if isinstance(value, Mapping):
+        full = " ".join(
+            str(value[k]) for k in ("firstName", "lastName") if value.get(k)
+        )
+        return full or display_name(value.get("name")) or display_name(value.get("id"))
+    return None if value in (None, "") else str(value)
+
+
+def assignee_names(record: Mapping[str, Any]) -> list[str]:
+    """The assignees of a record, expanded (names) or not (ids)."""
+    assignees = record.get("assignees") or record.get("assigneeIds") or []
+    return [name for name in map(display_name, assignees) if name]
+
+
+def named(record: Mapping[str, Any], key: str) -> str | None:
+    """The name of `record[key]` when expanded, else of its id `record[keyId]`."""
+    return display_name(record.get(key)) or display_name(record.get(f"{key}Id"))

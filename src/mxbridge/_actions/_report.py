@@ -28,7 +28,10 @@ from mxbridge._actions._base import Settings, parse_settings
 from mxbridge._actions._context import (
     ActionContext,
     Templates,
+    assignee_names,
+    display_name,
     format_duration,
+    named,
 )
 from mxbridge._actions._mirror import MirrorSettings, state_row
 from mxbridge._actions._mirror_db import MirrorDatabase
@@ -67,15 +70,6 @@ def render_report(data: Mapping[str, Any]) -> tuple[str, str]:
     return _HTML.render(r=data), _MARKDOWN.render(r=data)
 
 
-def _name(value: object) -> str | None:
-    if isinstance(value, Mapping):
-        full = " ".join(
-            str(value[k]) for k in ("firstName", "lastName") if value.get(k)
-        )
-        return full or _name(value.get("name")) or _name(value.get("id"))
-    return None if value in (None, "") else str(value)
-
-
 def _money(value: object) -> str:
     if not isinstance(value, int | float) or isinstance(value, bool):
         return "-"
@@ -97,7 +91,9 @@ def _is_time(entry: Mapping[str, Any]) -> bool:
 
 def _who(ctx: ActionContext, entry: Mapping[str, Any]) -> str:
     user = entry.get("user")
-    return _name(user) or (f"user {entry['userId']}" if entry.get("userId") else "-")
+    return display_name(user) or (
+        f"user {entry['userId']}" if entry.get("userId") else "-"
+    )
 
 
 def _cost_lines(
@@ -181,21 +177,14 @@ def report_data(
     event = ctx.event
     return {
         "id": event.resource_id,
-        "title": _name(record.get("title")) or f"Work order {event.resource_id}",
+        "title": display_name(record.get("title")) or f"Work order {event.resource_id}",
         "link": ctx.link,
-        "asset": _name(record.get("asset")) or _name(record.get("assetId")) or "-",
-        "location": _name(record.get("location"))
-        or _name(record.get("locationId"))
+        "asset": display_name(record.get("asset"))
+        or display_name(record.get("assetId"))
         or "-",
-        "assignees": [
-            n
-            for n in (
-                _name(a)
-                for a in record.get("assignees") or record.get("assigneeIds") or []
-            )
-            if n
-        ],
-        "priority": _name(record.get("priority")) or "-",
+        "location": named(record, "location") or "-",
+        "assignees": assignee_names(record),
+        "priority": display_name(record.get("priority")) or "-",
         "completed_at": ctx.local(event.occurred_at),
         "completed_by": f"user {event.actor_id}" if event.actor_id else "-",
         "total_time": format_duration((last - first).total_seconds())

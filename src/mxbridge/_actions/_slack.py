@@ -23,6 +23,9 @@ from mxbridge._actions._base import (
 from mxbridge._actions._context import (
     ActionContext,
     Templates,
+    assignee_names,
+    display_name,
+    named,
     slack_escape,
     to_json,
 )
@@ -80,20 +83,8 @@ def build_slack(
     return SlackAction(parsed, url, template)
 
 
-def _name(value: object) -> str | None:
-    if isinstance(value, Mapping):
-        full = " ".join(
-            str(value[k]) for k in ("firstName", "lastName") if value.get(k)
-        )
-        return full or _name(value.get("name")) or _name(value.get("id"))
-    if value is None or value == "":
-        return None
-    return str(value)
-
-
 def _who(ctx: ActionContext, record: Mapping[str, Any]) -> str:
-    assignees = record.get("assignees") or record.get("assigneeIds") or []
-    names = [n for n in (_name(a) for a in assignees) if n]
+    names = assignee_names(record)
     parts = []
     if ctx.event.actor_id is not None:
         parts.append(f"by user {ctx.event.actor_id}")
@@ -103,8 +94,10 @@ def _who(ctx: ActionContext, record: Mapping[str, Any]) -> str:
 
 
 def _place(record: Mapping[str, Any]) -> str:
-    asset = _name(record.get("asset")) or _name(record.get("assetId"))
-    location = _name(record.get("location")) or _name(record.get("locationId"))
+    asset = named(record, "asset")
+    location = display_name(record.get("location")) or display_name(
+        record.get("locationId")
+    )
     shown = [
         f"asset {asset}" if asset else None,
         f"at {location}" if location else None,
@@ -118,11 +111,14 @@ def default_message(ctx: ActionContext) -> dict[str, Any]:
         return _dead_message(ctx)
     record = ctx.record or {}
     event = ctx.event
-    title = _name(record.get("title")) or f"{event.resource_kind} {event.resource_id}"
+    title = (
+        display_name(record.get("title"))
+        or f"{event.resource_kind} {event.resource_id}"
+    )
     status = ctx.event.payload.get("newStatus")
     fields = {
         "Event": event.event_type,
-        "Priority": _name(record.get("priority")) or "-",
+        "Priority": display_name(record.get("priority")) or "-",
         "Asset and location": _place(record),
         "Who": _who(ctx, record),
         "When": ctx.local(event.occurred_at),

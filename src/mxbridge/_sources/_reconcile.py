@@ -69,7 +69,9 @@ class Reconciler:
                 continue
             last = known.get(record_id)
             if last is not None and state.digest and _unannounced(last, state):
-                emitted += await self._emit(record, state.digest, last.status)
+                emitted += await self._emit(
+                    record, last.digest or "", state.digest, last.status
+                )
             states.append(state)
         await self.store.save_known(states)
         return emitted
@@ -91,7 +93,7 @@ class Reconciler:
         return found
 
     async def _emit(
-        self, record: Mapping[str, Any], fresh: str, old_status: str | None
+        self, record: Mapping[str, Any], previous: str, fresh: str, old: str | None
     ) -> int:
         # Said to occur now: it is newer than any version already handled.
         now = datetime.fromtimestamp(self._clock(), UTC)
@@ -99,10 +101,12 @@ class Reconciler:
             KINDS["workorder"],
             "WORK_ORDER_CHANGE",
             record,
-            old_status,
+            old,
             iso(now.timestamp()),
         )
-        event = change.event("reconcile", now, tag=f"reconcile:{fresh[:16]}")
+        # From what to what: a change undone later (A, B, A) is a new event.
+        tag = f"reconcile:{previous[:8]}>{fresh[:16]}"
+        event = change.event("reconcile", now, tag=tag)
         await self.store.save_event_records(self.expand, {event.id: record})
         handlers = self.bridge.route(event) if self.dispatch else []
         result = await self.store.append(event, handlers)
