@@ -1,11 +1,10 @@
-"""Fixtures of the sources and enrichment tests: a store in tmp_path and a
-MaintainX client on the sandbox. Loaded with ``pytest_plugins = ["mxfixtures"]``.
+"""Fixtures of the sources and enrichment tests: a store (SQLite, then
+PostgreSQL) and a MaintainX client on the sandbox. Loaded with ``pytest_plugins = ["mxfixtures"]``.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
@@ -19,15 +18,15 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    """An SQLite store file in tmp_path."""
-    return f"sqlite:///{tmp_path / 'mxbridge.db'}"
+def db_url(store_url: str) -> str:
+    """The test's store: an SQLite file, or a fresh PostgreSQL schema."""
+    return store_url
 
 
 @pytest.fixture
-async def sqlite_store(sqlite_url: str) -> AsyncIterator[SqlStore]:
+async def db_store(db_url: str) -> AsyncIterator[SqlStore]:
     """The test's store, open."""
-    opened = SqlStore(sqlite_url)
+    opened = SqlStore(db_url)
     await opened.open()
     yield opened
     await opened.close()

@@ -22,9 +22,9 @@ def _worker(store: SqlStore, client: MaintainXClient, bridge: Bridge) -> Worker:
 
 async def test_thin_delivery_is_enriched_once_for_several_handlers(
     sandbox: RunningSandbox,
-    sqlite_store: SqlStore,
+    db_store: SqlStore,
     mx_client: MaintainXClient,
-    sqlite_url: str,
+    db_url: str,
 ) -> None:
     """Two enriched handlers of one thin delivery share one fetch, with the
     union of their expansions, and keep the delivery's own facts."""
@@ -40,14 +40,14 @@ async def test_thin_delivery_is_enriched_once_for_several_handlers(
         seen["b"] = event
 
     wo_id = new_work_order(sandbox, "Belt worn")
-    with running_edge(sqlite_url, bridge) as edge:
+    with running_edge(db_url, bridge) as edge:
         edge.subscribe(sandbox, "WORK_ORDER_STATUS_CHANGE")
         set_status(sandbox, wo_id, "IN_PROGRESS")
         settle(sandbox)
-    enricher = RecordEnricher(sqlite_store, mx_client, bridge)
+    enricher = RecordEnricher(db_store, mx_client, bridge)
     before = sandbox.sandbox.counts["requests"]
 
-    await Worker(sqlite_store, bridge, enricher=enricher).run_until_idle()
+    await Worker(db_store, bridge, enricher=enricher).run_until_idle()
 
     assert enricher.fetches == 1
     assert sandbox.sandbox.counts["requests"] - before == 1
@@ -57,16 +57,16 @@ async def test_thin_delivery_is_enriched_once_for_several_handlers(
         assert {"assignees", "times"} <= set(event.record)
         assert event.payload["oldStatus"] == "OPEN"
         assert event.actor_id is not None
-    kept = await sqlite_store.get_event_record(seen["a"].id)
+    kept = await db_store.get_event_record(seen["a"].id)
     assert kept is not None
     assert kept.expand == ("assignees", "times")
 
 
 async def test_events_about_one_record_share_a_recent_fetch(
     sandbox: RunningSandbox,
-    sqlite_store: SqlStore,
+    db_store: SqlStore,
     mx_client: MaintainXClient,
-    sqlite_url: str,
+    db_url: str,
 ) -> None:
     """Two events about one work order, both older than a fetch made within the
     window, are enriched by that one fetch."""
@@ -78,14 +78,14 @@ async def test_events_about_one_record_share_a_recent_fetch(
         assert event.record is not None
         statuses.append(event.record["status"])
 
-    with running_edge(sqlite_url, bridge) as edge:
+    with running_edge(db_url, bridge) as edge:
         edge.subscribe(sandbox, "NEW_WORK_ORDER", "WORK_ORDER_STATUS_CHANGE")
         wo_id = new_work_order(sandbox)
         set_status(sandbox, wo_id, "ON_HOLD")
         settle(sandbox)
-    enricher = RecordEnricher(sqlite_store, mx_client, bridge, window=30)
+    enricher = RecordEnricher(db_store, mx_client, bridge, window=30)
 
-    await Worker(sqlite_store, bridge, enricher=enricher).run_until_idle()
+    await Worker(db_store, bridge, enricher=enricher).run_until_idle()
 
     assert enricher.fetches == 1
     assert statuses == ["ON_HOLD", "ON_HOLD"]
@@ -93,9 +93,9 @@ async def test_events_about_one_record_share_a_recent_fetch(
 
 async def test_deleted_record_is_marked_missing_not_retried(
     sandbox: RunningSandbox,
-    sqlite_store: SqlStore,
+    db_store: SqlStore,
     mx_client: MaintainXClient,
-    sqlite_url: str,
+    db_url: str,
 ) -> None:
     """A record deleted before its event is handled reaches the handler as
     missing (an empty, falsy record), once, and the delivery succeeds."""
@@ -107,27 +107,27 @@ async def test_deleted_record_is_marked_missing_not_retried(
         got.append(event)
 
     wo_id = new_work_order(sandbox)
-    with running_edge(sqlite_url, bridge) as edge:
+    with running_edge(db_url, bridge) as edge:
         edge.subscribe(sandbox, "WORK_ORDER_STATUS_CHANGE")
         set_status(sandbox, wo_id, "DONE")
         settle(sandbox)
     api(sandbox, "DELETE", f"/workorders/{wo_id}")
 
-    await _worker(sqlite_store, mx_client, bridge).run_until_idle()
+    await _worker(db_store, mx_client, bridge).run_until_idle()
 
     [event] = got
     assert record_missing(event)
     assert not event.record
     assert event.payload["newStatus"] == "DONE"
-    [delivery] = await sqlite_store.deliveries(event.id)
+    [delivery] = await db_store.deliveries(event.id)
     assert (delivery.status, delivery.attempts) == ("succeeded", 1)
 
 
 async def test_duplicate_and_reordered_deliveries_end_in_the_right_state(
     sandbox: RunningSandbox,
-    sqlite_store: SqlStore,
+    db_store: SqlStore,
     mx_client: MaintainXClient,
-    sqlite_url: str,
+    db_url: str,
 ) -> None:
     """A duplicated delivery is handled once; of a reordered pair the older
     one is skipped as stale, so a mirror ends at the newest status."""
@@ -140,7 +140,7 @@ async def test_duplicate_and_reordered_deliveries_end_in_the_right_state(
         mirror["status"] = event.payload["newStatus"]
 
     wo_id = new_work_order(sandbox)
-    with running_edge(sqlite_url, bridge) as edge:
+    with running_edge(db_url, bridge) as edge:
         edge.subscribe(sandbox, "WORK_ORDER_STATUS_CHANGE")
         admin(sandbox, "/faults", {"duplicate": 1})
         set_status(sandbox, wo_id, "ON_HOLD")
@@ -152,7 +152,7 @@ async def test_duplicate_and_reordered_deliveries_end_in_the_right_state(
     sent = [d["body"]["newStatus"] for d in admin_log(sandbox)]
     assert sent == ["ON_HOLD", "ON_HOLD", "DONE", "IN_PROGRESS"]
 
-    await _worker(sqlite_store, mx_client, bridge).run_until_idle()
+    await _worker(db_store, mx_client, bridge).run_until_idle()
 
     assert mirror["runs"] == ["ON_HOLD", "DONE"]
     assert mirror["status"] == "DONE"

@@ -14,7 +14,7 @@ pytest_plugins = ["mxfixtures"]
 
 
 async def test_time_entry_without_webhook_is_found_by_the_reconciler(
-    sandbox: RunningSandbox, sqlite_store: SqlStore, mx_client: MaintainXClient
+    sandbox: RunningSandbox, db_store: SqlStore, mx_client: MaintainXClient
 ) -> None:
     """A time entry (no webhook, no updatedAt move) on an in-progress work
     order becomes one workorder.updated event with source reconcile."""
@@ -27,14 +27,14 @@ async def test_time_entry_without_webhook_is_found_by_the_reconciler(
 
     wo_id = new_work_order(sandbox, "Compressor service")
     set_status(sandbox, wo_id, "IN_PROGRESS")
-    reconciler = Reconciler(sqlite_store, mx_client, bridge)
+    reconciler = Reconciler(db_store, mx_client, bridge)
     assert await reconciler.run_once() == 0
     entry = {"type": "TIME", "durationTotal": 5400, "hourlyRate": 60}
     api(sandbox, "POST", f"/workorders/{wo_id}/costs", entry)
 
     emitted, again = await reconciler.run_once(), await reconciler.run_once()
-    enricher = RecordEnricher(sqlite_store, mx_client, bridge)
-    await Worker(sqlite_store, bridge, enricher=enricher).run_until_idle()
+    enricher = RecordEnricher(db_store, mx_client, bridge)
+    await Worker(db_store, bridge, enricher=enricher).run_until_idle()
 
     assert (emitted, again) == (1, 0)
     [event] = seen
@@ -46,34 +46,34 @@ async def test_time_entry_without_webhook_is_found_by_the_reconciler(
 
 
 async def test_unchanged_work_orders_emit_nothing(
-    sandbox: RunningSandbox, sqlite_store: SqlStore, mx_client: MaintainXClient
+    sandbox: RunningSandbox, db_store: SqlStore, mx_client: MaintainXClient
 ) -> None:
     """Work orders on hold or touched recently but unchanged emit nothing."""
     wo_id = new_work_order(sandbox)
     set_status(sandbox, wo_id, "ON_HOLD")
     new_work_order(sandbox, "touched recently")
-    reconciler = Reconciler(sqlite_store, mx_client, Bridge())
+    reconciler = Reconciler(db_store, mx_client, Bridge())
 
     counts = [await reconciler.run_once() for _ in range(3)]
 
     assert counts == [0, 0, 0]
-    known = await sqlite_store.known_records("workorder", [str(wo_id)])
+    known = await db_store.known_records("workorder", [str(wo_id)])
     assert known[str(wo_id)].digest is not None
 
 
 async def test_a_change_that_moved_updated_at_is_not_reported_again(
-    sandbox: RunningSandbox, sqlite_store: SqlStore, mx_client: MaintainXClient
+    sandbox: RunningSandbox, db_store: SqlStore, mx_client: MaintainXClient
 ) -> None:
     """A status change moves updatedAt: webhooks and the poller report it, not
     the reconciler, so it is not handled twice."""
     wo_id = new_work_order(sandbox, "Conveyor belt slipping")
     set_status(sandbox, wo_id, "IN_PROGRESS")
-    reconciler = Reconciler(sqlite_store, mx_client, Bridge())
+    reconciler = Reconciler(db_store, mx_client, Bridge())
     assert await reconciler.run_once() == 0
 
     set_status(sandbox, wo_id, "ON_HOLD")
     emitted = await reconciler.run_once()
 
     assert emitted == 0
-    known = await sqlite_store.known_records("workorder", [str(wo_id)])
+    known = await db_store.known_records("workorder", [str(wo_id)])
     assert known[str(wo_id)].status == "ON_HOLD"

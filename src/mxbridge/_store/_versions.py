@@ -131,14 +131,20 @@ def _known(row: Any) -> KnownRecord:
 
 
 def select_known(
-    conn: Connection, kind: str, record_ids: Sequence[str]
+    conn: Connection, kind: str, record_ids: Sequence[str], *, lock: bool = False
 ) -> dict[str, KnownRecord]:
-    """The known state of each of `record_ids` that has one."""
+    """The known state of each of `record_ids` that has one.
+
+    With `lock`, the rows stay locked to this transaction (PostgreSQL; SQLite's
+    write transactions are one at a time anyway), for a read-decide-write.
+    """
     r = record_versions.c
     found: dict[str, KnownRecord] = {}
     for start in range(0, len(record_ids), 500):
         chunk = list(record_ids[start : start + 500])
         query = sa.select(record_versions).where(r.kind == kind, r.record_id.in_(chunk))
+        if lock:
+            query = query.with_for_update()
         found.update({row.record_id: _known(row) for row in conn.execute(query)})
     return found
 
@@ -152,7 +158,7 @@ def upsert_known(conn: Connection, records: Sequence[KnownRecord], now: float) -
     known: dict[tuple[str, str], KnownRecord] = {}
     for kind in {kind for kind, _ in ids}:
         same = [rid for k, rid in ids if k == kind]
-        found = select_known(conn, kind, same)
+        found = select_known(conn, kind, same, lock=True)
         known.update({(kind, rid): v for rid, v in found.items()})
     for record in records:
         old = known.get((record.kind, record.record_id))
@@ -183,7 +189,9 @@ def guard(
     query = sa.select(handled_versions).where(
         h.handler == handler, h.kind == record.kind, h.record_id == record.record_id
     )
-    last = conn.execute(query).first()
+    # Locked until commit: a second worker on the same record waits, then reads
+    # this one's version, instead of both passing the check.
+    last = conn.execute(query.with_for_update()).first()
     if last is not None and (last.updated_at, last.occurred_at) > record.version:
         return GuardResult(stale=True, unchanged=last.digest == record.digest)
     unchanged = (
