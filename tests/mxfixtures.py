@@ -1,5 +1,7 @@
 """Fixtures of the sources and enrichment tests: a store (SQLite, then
-PostgreSQL) and a MaintainX client on the sandbox. Loaded with ``pytest_plugins = ["mxfixtures"]``.
+PostgreSQL) and a MaintainX client on the sandbox.
+
+Loaded with ``pytest_plugins = ["mxfixtures"]``.
 """
 
 from __future__ import annotations

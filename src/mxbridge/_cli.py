@@ -25,7 +25,13 @@ from mxbridge._logging import configure_logging, get_logger
 from mxbridge._rules.cli import rules_group
 from mxbridge._samples import apply_overrides, sample_body, sample_payload
 from mxbridge._sandbox.cli import sandbox_group
-from mxbridge._service import Service, check_sources, load_bridge, make_store
+from mxbridge._service import (
+    Service,
+    check_sources,
+    load_bridge,
+    make_store,
+    with_store,
+)
 from mxbridge._signing import SIMPLE_SIGNATURE_HEADER, hmac_hex, sign_delivery
 from mxbridge._sources import cli as sources_cli
 from mxbridge._store import STATUSES, SqlStore
@@ -308,17 +314,7 @@ cli.add_command(webhooks_group)
 def _with_store(
     config_path: str | None, action: Callable[[SqlStore], Awaitable[T]]
 ) -> T:
-    config = load_config(config_path)
-    store = make_store(config)
-
-    async def run() -> T:
-        await store.open()
-        try:
-            return await action(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
+    return with_store(load_config(config_path), action)
 
 
 def _one_line(text: str) -> str:

@@ -8,9 +8,9 @@ import importlib
 import importlib.util
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 from starlette.applications import Starlette
@@ -27,7 +27,9 @@ from mxbridge._store import SqlStore, Store
 from mxbridge._subscriptions._sources import ManagedSources
 from mxbridge._worker import Worker
 
-__all__ = ["Service", "load_bridge", "make_store"]
+__all__ = ["Service", "load_bridge", "make_store", "with_store"]
+
+T = TypeVar("T")
 
 log = get_logger("mxbridge.service")
 
@@ -39,6 +41,20 @@ def make_store(config: Config) -> SqlStore:
         synchronous=config.store.synchronous,
         lock_timeout=config.store.lock_timeout,
     )
+
+
+def with_store(config: Config, action: Callable[[SqlStore], Awaitable[T]]) -> T:
+    """Open the configured store, run `action` on it, and close it (commands)."""
+    store = make_store(config)
+
+    async def run() -> T:
+        await store.open()
+        try:
+            return await action(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
 
 
 def load_bridge(spec: str | None) -> Bridge:

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import API_KEY, RunningSandbox
+from conftest import API_KEY, RunningSandbox, read_store
 from mxbridge import Bridge, Event
 from mxbridge._cli import main
 from mxbridge._config import load_config
@@ -123,16 +123,10 @@ def bridged(
 
 def stored(store_url: str) -> list[SubscriptionRecord]:
     """What the store remembers, read by a store of its own."""
-
-    async def read() -> list[SubscriptionRecord]:
-        store = SqlStore(store_url)
-        await store.open()
-        try:
-            return await store.list_subscriptions()
-        finally:
-            await store.close()
-
-    return asyncio.run(read())
+    result: list[SubscriptionRecord] = read_store(
+        store_url, lambda store: store.list_subscriptions()
+    )
+    return result
 
 
 def remember(store_url: str, *records: SubscriptionRecord) -> None:

@@ -18,7 +18,7 @@ import click
 
 from mxbridge._cli_options import config_option, when
 from mxbridge._config import Config, load_config
-from mxbridge._service import make_store
+from mxbridge._service import make_store, with_store
 from mxbridge._sources._runtime import make_client
 from mxbridge._store import DELETED, SubscriptionRecord
 from mxbridge._subscriptions._manager import (
@@ -78,18 +78,6 @@ def _run(config_path: str | None, action: Action[T]) -> T:
                 await store.close()
 
     return asyncio.run(run())
-
-
-def _stored(config: Config) -> list[SubscriptionRecord]:
-    async def read() -> list[SubscriptionRecord]:
-        store = make_store(config)
-        await store.open()
-        try:
-            return await store.list_subscriptions()
-        finally:
-            await store.close()
-
-    return asyncio.run(read())
 
 
 def _public_url(given: str | None, config: Config) -> str:
@@ -178,7 +166,11 @@ def list_command(config_path: str | None, offline: bool) -> None:
         return await manager.refresh()
 
     config = load_config(config_path)
-    records = _stored(config) if offline else _run(config_path, refresh)
+    records = (
+        with_store(config, lambda store: store.list_subscriptions())
+        if offline
+        else _run(config_path, refresh)
+    )
     hours = config.maintainx.silence_warning_hours
     if not records:
         click.echo("no subscriptions")
