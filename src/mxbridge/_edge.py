@@ -110,7 +110,7 @@ def create_app(
         try:
             config = await sources(source)
         except StoreError as exc:
-            raise _Rejected(503, "store_unavailable", str(exc)) from exc
+            raise _unavailable(exc) from exc
         if config is None:
             raise _Rejected(404, "unknown_source", "no such source")
         raw = await _read_body(request, max_body_bytes, read_timeout)
@@ -135,7 +135,7 @@ def create_app(
             async with asyncio.timeout(commit_timeout):
                 result = await store.append(event, handlers)
         except StoreError as exc:
-            raise _Rejected(503, "store_unavailable", str(exc)) from exc
+            raise _unavailable(exc) from exc
         except TimeoutError as exc:
             message = f"the store did not commit within {commit_timeout} s"
             raise _Rejected(503, "store_unavailable", message) from exc
@@ -168,6 +168,12 @@ def create_app(
         Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
+
+
+def _unavailable(exc: StoreError) -> _Rejected:
+    # The database's own words go to the log, not to whoever sent the delivery.
+    log.error("store unavailable", error=str(exc))
+    return _Rejected(503, "store_unavailable", "the store could not commit")
 
 
 async def _read_body(request: Request, limit: int, seconds: float) -> bytes:
