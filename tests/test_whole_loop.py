@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from conftest import API_KEY, Receiver, RunningSandbox, wait_for
-from mxbridge import Bridge
+from mxbridge import Bridge, Event
 from mxbridge._cli import main
 from mxbridge._config import load_config
 from mxbridge._sandbox import serve_in_thread
@@ -104,3 +104,32 @@ def _api(sandbox: RunningSandbox, method: str, path: str, body: Any) -> Any:
     )
     response.raise_for_status()
     return response.json()
+
+
+def test_serve_polls_by_itself_when_configured(
+    tmp_path: Path, sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With [poll] interval set and no webhook at all, serve's own poller turns a
+    new work order into an event that reaches a handler, with source poll."""
+    monkeypatch.setenv("MAINTAINX_API_KEY", API_KEY)
+    path = tmp_path / "mxbridge.toml"
+    path.write_text(
+        f'[store]\nurl = "sqlite:///{tmp_path / "mx.db"}"\n'
+        "[worker]\npoll_interval = 0.05\n"
+        f'[maintainx]\nbase_url = "{sandbox.api_url}"\n'
+        "[poll]\ninterval = 0.3\nwalk = []\n"
+    )
+    bridge = Bridge()
+    seen: list[Event] = []
+    bridge.add(seen.append, "workorder.created", name="created")
+    service = Service(load_config(path), bridge)
+    title = "Hydraulic press: pressure drop"
+
+    with serve_in_thread(service.app()):
+        created = _api(sandbox, "POST", "/workorders", {"title": title})
+        wanted = str(created["id"])
+        wait_for(lambda: wanted in {e.resource_id for e in seen}, timeout=20)
+
+    [event] = [e for e in seen if e.resource_id == wanted]
+    assert event.source == "poll"
+    assert event.event_type == "NEW_WORK_ORDER"
