@@ -176,19 +176,10 @@ def wait_for(condition: Any, timeout: float = 10.0, interval: float = 0.02) -> N
 
 def read_store(store_url: str, action: Any) -> Any:
     """Run ``await action(store)`` on a fresh store opened on `store_url`."""
-    import asyncio
+    from mxbridge._config import Config
+    from mxbridge._service import with_store
 
-    from mxbridge._store import SqlStore
-
-    async def run() -> Any:
-        store = SqlStore(store_url)
-        await store.open()
-        try:
-            return await action(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
+    return with_store(Config.model_validate({"store": {"url": store_url}}), action)
 
 
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -8,20 +8,17 @@ secret, the edge, the store, the worker, enrichment and the slack action.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
-from conftest import API_KEY, Receiver, RunningSandbox, wait_for
+from conftest import API_KEY, Receiver, RunningSandbox, read_store, wait_for
 from mxbridge import Bridge, Event
 from mxbridge._cli import main
 from mxbridge._config import load_config
 from mxbridge._sandbox import serve_in_thread
 from mxbridge._service import Service
-from mxbridge._store import SqlStore
+from mxkit import api
 
 CONFIG = """
 [store]
@@ -44,16 +41,8 @@ settings = {{ webhook_url_env = "SLACK_URL" }}
 
 def delivered(store_url: str) -> dict[str, int]:
     """Delivery counts by status in the store."""
-
-    async def count() -> dict[str, int]:
-        store = SqlStore(store_url)
-        await store.open()
-        try:
-            return await store.counts()
-        finally:
-            await store.close()
-
-    return asyncio.run(count())
+    counts: dict[str, int] = read_store(store_url, lambda store: store.counts())
+    return counts
 
 
 def test_high_priority_breakdown_reaches_slack_after_enrichment(
@@ -72,18 +61,18 @@ def test_high_priority_breakdown_reaches_slack_after_enrichment(
 
     with serve_in_thread(service.app()) as url:
         hook = url + "/webhooks/maintainx/plant"
-        answer = _api(
+        answer = api(
             sandbox, "POST", "/subscriptions", {"type": "NEW_WORK_ORDER", "url": hook}
         )
         with pytest.raises(SystemExit) as imported:
             main(["subscriptions", "import", str(answer["id"]), "--config", str(path)])
-        _api(
+        api(
             sandbox,
             "POST",
             "/workorders",
             {"title": "Compressor #2 leaking oil", "priority": "HIGH"},
         )
-        _api(
+        api(
             sandbox,
             "POST",
             "/workorders",
@@ -96,14 +85,6 @@ def test_high_priority_breakdown_reaches_slack_after_enrichment(
     message = receiver.received[0].body.decode()
     assert "Compressor #2 leaking oil" in message
     assert "Repaint railings" not in message
-
-
-def _api(sandbox: RunningSandbox, method: str, path: str, body: Any) -> Any:
-    response = httpx.request(
-        method, sandbox.api_url + path, json=body, headers=sandbox.auth
-    )
-    response.raise_for_status()
-    return response.json()
 
 
 def test_serve_polls_by_itself_when_configured(
@@ -126,7 +107,7 @@ def test_serve_polls_by_itself_when_configured(
     title = "Hydraulic press: pressure drop"
 
     with serve_in_thread(service.app()):
-        created = _api(sandbox, "POST", "/workorders", {"title": title})
+        created = api(sandbox, "POST", "/workorders", {"title": title})
         wanted = str(created["id"])
         wait_for(lambda: wanted in {e.resource_id for e in seen}, timeout=20)
 

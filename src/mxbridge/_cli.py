@@ -78,7 +78,7 @@ def serve(
     # Bind and reach the store before starting anything, so that a busy port or
     # an unreachable store is one clear line.
     listening = _listen(settings.host, settings.port)
-    _with_store(config_path, lambda store: store.ping())
+    with_store(config, lambda store: store.ping())
     get_logger().info(
         "starting",
         store=make_store(config).display_url,

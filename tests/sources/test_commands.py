@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from conftest import RunningSandbox
+from conftest import RunningSandbox, read_store
 from mxbridge._cli import cli
-from mxbridge._store import SqlStore
 from mxkit import admin, new_work_order, set_status
 
 
@@ -42,16 +40,8 @@ def _events(config_file: Path) -> list[tuple[str, str, int]]:
         if line.startswith("url")
     )
 
-    async def read() -> list[tuple[str, str, int]]:
-        store = SqlStore(url)
-        await store.open()
-        try:
-            found = await store.list_events(limit=100)
-            return [(e.event_type, e.source, sum(e.statuses.values())) for e in found]
-        finally:
-            await store.close()
-
-    return asyncio.run(read())
+    found = read_store(url, lambda store: store.list_events(limit=100))
+    return [(e.event_type, e.source, sum(e.statuses.values())) for e in found]
 
 
 def test_backfill_stores_history_quietly_and_resumes(

@@ -7,7 +7,6 @@ service on loopback. The CLI runs in-process through `mxbridge._cli.main`.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
@@ -132,16 +131,11 @@ def stored(store_url: str) -> list[SubscriptionRecord]:
 def remember(store_url: str, *records: SubscriptionRecord) -> None:
     """Put records straight into the store."""
 
-    async def write() -> None:
-        store = SqlStore(store_url)
-        await store.open()
-        try:
-            for record in records:
-                await store.add_subscription(record)
-        finally:
-            await store.close()
+    async def write(store: SqlStore) -> None:
+        for record in records:
+            await store.add_subscription(record)
 
-    asyncio.run(write())
+    read_store(store_url, write)
 
 
 def at_sandbox(sb: RunningSandbox) -> dict[str, Any]:

@@ -11,7 +11,6 @@ __all__ = ["ORG_ID", "USER_ID", "seed_records"]
 
 ORG_ID = 48213
 USER_ID = 520017
-TECHNICIAN_ID = 520044
 START = "2026-09-01T08:00:00.000Z"
 
 

@@ -263,7 +263,7 @@ class SqlStore:
             sa.and_(d.status == "running", d.lease_until < now),
         )
         query = sa.select(d.id).where(due).order_by(d.next_attempt_at).limit(limit)
-        if not self.is_sqlite:
+        if conn.dialect.name != "sqlite":
             query = query.with_for_update(skip_locked=True)
         ids = list(conn.execute(query).scalars())
         if not ids:
