@@ -30,7 +30,7 @@ from mxbridge._bridge import Bridge, Handler
 from mxbridge._errors import ApiError, NotFoundError, RetryableError
 from mxbridge._events import Event
 from mxbridge._maintainx import MaintainXClient
-from mxbridge._sources._records import KINDS, FetchedRecord, Kind, digest, known_state
+from mxbridge._sources._records import KINDS, FetchedRecord, Kind, known_state
 from mxbridge._store import Store
 
 __all__ = ["RecordEnricher"]
@@ -77,9 +77,9 @@ class RecordEnricher:
             return event
         record = await self.record_for(event, kind)
         unchanged = False
-        state = known_state(kind.name, record or {}, event.occurred_at.timestamp())
+        moment = event.occurred_at.timestamp()
+        state = known_state(kind.name, record or {}, moment, with_digest=True)
         if state is not None:
-            state = dataclasses.replace(state, digest=digest(record or {}))
             verdict = await self.store.guard_version(handler.name, state, event.id)
             if verdict.stale and handler.skip_stale:
                 return None

@@ -95,7 +95,7 @@ class SourcesRuntime:
         wanted = any(h.enrich for h in bridge)
         scheduled = config.poll.interval or config.reconcile.interval
         self.client: MaintainXClient | None = None
-        has_key = bool(os.environ.get(config.maintainx.api_key_env))
+        has_key = bool(os.environ.get(config.maintainx.api_key_env, "").strip())
         if scheduled or (wanted and has_key):
             self.client = make_client(config)
         elif wanted:
