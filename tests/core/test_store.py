@@ -40,6 +40,36 @@ async def test_appends_in_one_batch_are_answered_each(store: SqlStore) -> None:
     assert (await store.counts()) == {"pending": 600}
 
 
+async def test_a_large_batch_mixing_stored_and_new_events(store: SqlStore) -> None:
+    """Appends of stored and new events together: the stored ones are duplicates.
+
+    More appends than one batch or one lookup of stored ids holds, so each is
+    answered whichever slice it lands in.
+    """
+    stored = [make_event(n) for n in range(0, 1200, 3)]
+    await asyncio.gather(*[store.append(e, ["h"]) for e in stored])
+    stored_ids = {e.id for e in stored}
+
+    events = [make_event(n) for n in range(1200)]
+    results = await asyncio.gather(*[store.append(e, ["h"]) for e in events])
+
+    assert [r.duplicate for r in results] == [e.id in stored_ids for e in events]
+    assert (await store.counts()) == {"pending": 1200}
+
+
+async def test_a_stored_event_reads_back_as_appended(store: SqlStore) -> None:
+    """Every field of an event survives the store, raw bytes included."""
+    raw = (
+        b'{"eventType":"WORK_ORDER_STATUS_CHANGE","workOrderId":7,"orgId":41,'
+        b'"userId":9,"occurredAt":"2026-11-30T08:15:00.250Z", "note":"caf\\u00e9"}\n'
+    )
+    event = parse_event(raw, source="plant-2", received_at=datetime.now(UTC))
+
+    await store.append(event, ["h"])
+
+    assert await store.get_event(event.id) == event
+
+
 async def test_an_event_nobody_wants_is_still_stored(store: SqlStore) -> None:
     """No handler, no delivery, but the event and its raw bytes are kept."""
     event = make_event(2)

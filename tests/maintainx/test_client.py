@@ -6,8 +6,8 @@ import email.utils
 
 import httpx
 import pytest
-from conftest import Receiver, RunningSandbox
 
+from conftest import Receiver, RunningSandbox
 from mxbridge._errors import (
     ApiError,
     ApiUnavailableError,

@@ -7,8 +7,8 @@ import time
 import httpx
 import pytest
 from click.testing import CliRunner
-from conftest import Receiver, RunningSandbox
 
+from conftest import Receiver, RunningSandbox
 from mxbridge._sandbox.cli import sandbox_group
 from mxbridge._signing import verify_maintainx
 

@@ -14,20 +14,22 @@ processes never claim the same delivery. On PostgreSQL, claims use
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import PoolProxiedConnection
 
 from mxbridge._errors import StoreError
-from mxbridge._events import Event, parse_event
+from mxbridge._events import Event
+from mxbridge._store import _hotpath as hot
 from mxbridge._store import _subscriptions as _subs
 from mxbridge._store import _versions
 from mxbridge._store._group import GroupCommit
@@ -63,7 +65,7 @@ T = TypeVar("T")
 
 # One transaction holds at most this many appends; more wait for the next one.
 _MAX_BATCH = 512
-_DUE = ("pending", "failed")
+_Append = tuple[Event, Sequence[str]]
 
 
 class SqlStore:
@@ -81,18 +83,17 @@ class SqlStore:
         self._synchronous = synchronous
         self._lock_timeout = lock_timeout
         self._clock = clock
+        self.is_sqlite = sa.engine.make_url(url).get_backend_name() == "sqlite"
         self._engine: Engine | None = None
         self._executor: ThreadPoolExecutor | None = None
+        # SQLite's hot path: a driver connection kept by the store's one thread.
+        self._hot = hot.Statements() if self.is_sqlite else None
+        self._driver: PoolProxiedConnection | None = None
         self._callbacks: list[Callable[[], None]] = []
         self._appends = GroupCommit(self._write_appends, max_batch=_MAX_BATCH)
         self._outcomes = GroupCommit(self._write_outcomes, max_batch=_MAX_BATCH)
 
     # -- life cycle ---------------------------------------------------------
-
-    @property
-    def is_sqlite(self) -> bool:
-        """True when the store is an SQLite file."""
-        return sa.engine.make_url(self.url).get_backend_name() == "sqlite"
 
     async def open(self) -> None:
         """Connect and create the schema if it is not there yet."""
@@ -112,6 +113,8 @@ class SqlStore:
         await self._appends.wait()
         await self._outcomes.wait()
         if self._executor is not None:
+            # The driver connection goes back from the thread that used it.
+            self._executor.submit(self._drop_driver).result()
             self._executor.shutdown(wait=True)
             self._executor = None
         if self._engine is not None:
@@ -174,23 +177,50 @@ class SqlStore:
 
     async def _run(self, func: Callable[..., T], *args: Any) -> T:
         """Run ``func(conn, *args)`` in one transaction on the store's thread."""
+        return await self._in_thread(self._transaction, func, args)
+
+    async def _run_hot(self, func: Callable[..., T], *args: Any) -> T:
+        """Run ``func(db, *args)`` in one transaction on SQLite's driver connection."""
+        return await self._in_thread(self._hot_transaction, func, args)
+
+    async def _in_thread(
+        self,
+        transaction: Callable[[Callable[..., T], tuple[Any, ...]], T],
+        func: Callable[..., T],
+        args: tuple[Any, ...],
+    ) -> T:
         if self._engine is None or self._executor is None:
             raise StoreError("the store is not open")
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(
-                self._executor, self._transaction, func, args
-            )
+            return await loop.run_in_executor(self._executor, transaction, func, args)
         except StoreError:
             raise
-        except (sa.exc.SQLAlchemyError, OSError, ValueError, OverflowError) as exc:
-            # The driver's own errors (a value it cannot bind, say) as well.
+        except _DATABASE_ERRORS as exc:
             raise StoreError(f"store error: {_first_line(exc)}") from exc
 
     def _transaction(self, func: Callable[..., T], args: tuple[Any, ...]) -> T:
         assert self._engine is not None
         with self._engine.begin() as conn:
             return func(conn, *args)
+
+    def _hot_transaction(self, func: Callable[..., T], args: tuple[Any, ...]) -> T:
+        assert self._engine is not None
+        if self._driver is None:
+            self._driver = self._engine.raw_connection()
+        db = self._driver.driver_connection
+        assert isinstance(db, sqlite3.Connection)
+        try:
+            return hot.transaction(db, lambda db: func(db, *args))
+        except sqlite3.Error:
+            # A fresh connection for the next transaction, whatever went wrong.
+            self._drop_driver()
+            raise
+
+    def _drop_driver(self) -> None:
+        if self._driver is not None:
+            driver, self._driver = self._driver, None
+            driver.invalidate()
 
     async def ping(self) -> None:
         """Raise `StoreError` unless the store answers a query."""
@@ -202,48 +232,27 @@ class SqlStore:
         """Store `event` and its deliveries; see `Store.append`."""
         return await self._appends.submit((event, handlers))
 
-    async def _write_appends(
-        self, batch: list[tuple[Event, Sequence[str]]]
-    ) -> list[AppendResult]:
-        results = await self._run(self._insert_batch, batch)
-        if any(not r.duplicate and r.deliveries for r in results):
-            for callback in self._callbacks:
-                callback()
-        return results
-
-    def _insert_batch(
-        self, conn: Connection, batch: list[tuple[Event, Sequence[str]]]
-    ) -> list[AppendResult]:
-        now = self._clock()
+    async def _write_appends(self, batch: list[_Append]) -> list[AppendResult]:
         # The first of several appends of one event id in a batch is the one
         # stored; the others are duplicates, as if they had come later.
         first: dict[str, int] = {}
         for index, (event, _) in enumerate(batch):
             first.setdefault(event.id, index)
-        inserted = self._insert_events(conn, [batch[i][0] for i in first.values()])
-        rows = [
-            _delivery_row(event_id, handler, now)
-            for event_id in inserted
-            for handler in dict.fromkeys(batch[first[event_id]][1])
-        ]
-        if rows:
-            conn.execute(deliveries.insert(), rows)
+        distinct = [batch[index] for index in first.values()]
+        now = self._clock()
+        if self._hot is not None:
+            inserted = await self._run_hot(self._hot.insert_new, distinct, now)
+        else:
+            inserted = await self._run(_insert_new, distinct, now)
         results = []
         for index, (event, handlers) in enumerate(batch):
             is_new = event.id in inserted and first[event.id] == index
             count = len(set(handlers)) if is_new else 0
             results.append(AppendResult(event.id, not is_new, count))
+        if any(not r.duplicate and r.deliveries for r in results):
+            for callback in self._callbacks:
+                callback()
         return results
-
-    def _insert_events(self, conn: Connection, new: list[Event]) -> set[str]:
-        if not new:
-            return set()
-        insert = _insert_for(conn).values()
-        statement = insert.on_conflict_do_nothing(index_elements=["id"]).returning(
-            events.c.id
-        )
-        result = conn.execute(statement, [_event_row(e) for e in new])
-        return set(result.scalars().all())
 
     # -- claims and outcomes ------------------------------------------------
 
@@ -251,61 +260,28 @@ class SqlStore:
         """Claim up to `limit` due deliveries; see `Store.claim`."""
         if limit <= 0:
             return []
+        if self._hot is not None:
+            now = self._clock()
+            return await self._run_hot(
+                self._hot.claim, owner, limit, now + lease_seconds, now
+            )
         return await self._run(self._claim, owner, limit, lease_seconds)
 
     def _claim(
         self, conn: Connection, owner: str, limit: int, lease_seconds: float
     ) -> list[Claim]:
         now = self._clock()
-        d = deliveries.c
-        due = sa.or_(
-            sa.and_(d.status.in_(_DUE), d.next_attempt_at <= now),
-            sa.and_(d.status == "running", d.lease_until < now),
-        )
-        query = sa.select(d.id).where(due).order_by(d.next_attempt_at).limit(limit)
-        if conn.dialect.name != "sqlite":
-            query = query.with_for_update(skip_locked=True)
-        ids = list(conn.execute(query).scalars())
-        if not ids:
-            return []
-        # A lease that ran out means the worker holding it stopped mid-attempt.
-        lost = sa.case(
-            (d.status == "running", "lease expired: the worker stopped mid-attempt"),
-            else_=d.last_error,
-        )
-        conn.execute(
-            deliveries.update()
-            .where(d.id.in_(ids))
-            .values(
-                status="running",
-                attempts=d.attempts + 1,
-                lease_owner=owner,
-                lease_until=now + lease_seconds,
-                last_error=lost,
-                updated_at=now,
+        params = hot.claim_values(owner, now + lease_seconds, now, limit)
+        rows = conn.execute(hot.CLAIM["postgresql"], params).all()
+        event_ids = list({row.event_id for row in rows})
+        columns = (events.c.id, events.c.source, events.c.received_at, events.c.raw)
+        found = {
+            row[0]: hot.stored_event(*row)
+            for row in conn.execute(
+                sa.select(*columns).where(events.c.id.in_(event_ids))
             )
-        )
-        joined = (
-            sa.select(
-                d.id.label("delivery_id"),
-                d.handler.label("delivery_handler"),
-                d.attempts.label("delivery_attempts"),
-                *events.c,
-            )
-            .select_from(deliveries.join(events, events.c.id == d.event_id))
-            .where(d.id.in_(ids))
-            .order_by(d.next_attempt_at)
-        )
-        return [
-            Claim(
-                row.delivery_id,
-                row.delivery_handler,
-                row.delivery_attempts,
-                owner,
-                _row_event(row),
-            )
-            for row in conn.execute(joined)
-        ]
+        }
+        return hot.claims(rows, found, owner)
 
     async def complete(self, claim: Claim, outcome: Outcome) -> bool:
         """Record an attempt and its outcome; see `Store.complete`.
@@ -315,6 +291,8 @@ class SqlStore:
         return await self._outcomes.submit((claim, outcome))
 
     async def _write_outcomes(self, batch: list[tuple[Claim, Outcome]]) -> list[bool]:
+        if self._hot is not None:
+            return await self._run_hot(self._hot.finish, batch, self._clock())
         return await self._run(self._complete_batch, batch)
 
     def _complete_batch(
@@ -322,16 +300,14 @@ class SqlStore:
     ) -> list[bool]:
         now = self._clock()
         kept = [
-            bool(conn.execute(_FINISH, _finish_params(claim, outcome, now)).rowcount)
-            for claim, outcome in batch
+            conn.execute(hot.FINISH, hot.finish_values(c, o, now)).rowcount == 1
+            for c, o in batch
         ]
-        conn.execute(
-            attempts.insert(),
-            [
-                _attempt_row(claim, outcome, still_held)
-                for (claim, outcome), still_held in zip(batch, kept, strict=True)
-            ],
-        )
+        rows = [
+            _keyed(hot.ATTEMPT_COLUMNS, hot.attempt_values(c, o, held))
+            for (c, o), held in zip(batch, kept, strict=True)
+        ]
+        conn.execute(attempts.insert(), rows)
         return kept
 
     async def release(self, claims: Sequence[Claim], reason: str) -> None:
@@ -605,92 +581,43 @@ class SqlStore:
         return await self._run(_versions.announced, list(queries), sources)
 
 
-# Built once: recording an outcome is the worker's hot path. The lease checks
-# make a late outcome from a worker whose lease ran out change nothing.
-_FINISH = (
-    deliveries.update()
-    .where(
-        deliveries.c.id == sa.bindparam("b_id"),
-        deliveries.c.lease_owner == sa.bindparam("b_owner"),
-        deliveries.c.status == "running",
-        deliveries.c.attempts == sa.bindparam("b_attempt"),
-    )
-    .values(
-        status=sa.bindparam("b_status"),
-        next_attempt_at=sa.bindparam("b_retry_at"),
-        lease_owner=None,
-        lease_until=None,
-        last_error=sa.bindparam("b_error"),
-        updated_at=sa.bindparam("b_now"),
-    )
+# The driver's own errors (a value it cannot bind, say) as well as SQLAlchemy's.
+_DATABASE_ERRORS = (
+    sa.exc.SQLAlchemyError,
+    sqlite3.Error,
+    OSError,
+    ValueError,
+    OverflowError,
 )
 
 
-def _finish_params(claim: Claim, outcome: Outcome, now: float) -> dict[str, Any]:
-    return {
-        "b_id": claim.delivery_id,
-        "b_owner": claim.owner,
-        "b_attempt": claim.attempt,
-        "b_status": outcome.status,
-        "b_retry_at": outcome.retry_at,
-        "b_error": outcome.error,
-        "b_now": now,
-    }
+def _insert_new(conn: Connection, new: Sequence[_Append], now: float) -> set[str]:
+    """`Statements.insert_new` through SQLAlchemy, for PostgreSQL."""
+    statement = (
+        postgresql.insert(events)
+        .values()
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(events.c.id)
+    )
+    rows = [_keyed(hot.EVENT_COLUMNS, hot.event_values(e)) for e, _ in new]
+    inserted = set(conn.execute(statement, rows).scalars().all())
+    wanted = [
+        _keyed(hot.DELIVERY_COLUMNS, hot.delivery_values(e.id, h, now))
+        for e, handlers in new
+        if e.id in inserted
+        for h in dict.fromkeys(handlers)
+    ]
+    if wanted:
+        conn.execute(deliveries.insert(), wanted)
+    return inserted
 
 
-def _attempt_row(claim: Claim, outcome: Outcome, still_held: bool) -> dict[str, Any]:
-    return {
-        "delivery_id": claim.delivery_id,
-        "number": claim.attempt,
-        "worker": claim.owner,
-        "started_at": outcome.started_at,
-        "finished_at": outcome.finished_at,
-        "outcome": outcome.status if still_held else "lease_lost",
-        "error": outcome.error or outcome.note,
-    }
-
-
-def _insert_for(conn: Connection) -> Any:
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(events)
-    return sqlite.insert(events)
-
-
-def _event_row(event: Event) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "source": event.source,
-        "event_type": event.event_type,
-        "names": " " + " ".join(event.names) + " ",
-        "resource_kind": event.resource_kind,
-        "resource_id": event.resource_id,
-        "org_id": event.org_id,
-        "actor_id": event.actor_id,
-        "occurred_at": event.occurred_at.timestamp(),
-        "received_at": event.received_at.timestamp(),
-        "raw": event.raw,
-    }
-
-
-def _delivery_row(event_id: str, handler: str, now: float) -> dict[str, Any]:
-    return {
-        "event_id": event_id,
-        "handler": handler,
-        "status": "pending",
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-        "updated_at": now,
-    }
+def _keyed(columns: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
+    return dict(zip(columns, values, strict=True))
 
 
 def _row_event(row: Any) -> Event:
-    return parse_event(
-        bytes(row.raw),
-        source=row.source,
-        received_at=datetime.fromtimestamp(row.received_at, UTC),
-        event_id=row.id,
-    )
+    return hot.stored_event(row.id, row.source, row.received_at, row.raw)
 
 
 def _delivery_record(row: Any) -> DeliveryRecord:
