@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
@@ -45,11 +46,13 @@ from mxbridge._store import Store
 __all__ = ["SourceLookup", "create_app"]
 
 SourceLookup = Callable[[str], Awaitable[SourceConfig | None]]
-_SIGNATURE_HEADERS = (
-    BODY_SIGNATURE_HEADER,
-    URI_SIGNATURE_HEADER,
-    SIMPLE_SIGNATURE_HEADER,
-    EVENT_ID_HEADER,
+_SIGNATURE_HEADERS = frozenset(
+    (
+        BODY_SIGNATURE_HEADER,
+        URI_SIGNATURE_HEADER,
+        SIMPLE_SIGNATURE_HEADER,
+        EVENT_ID_HEADER,
+    )
 )
 
 log = get_logger("mxbridge.edge")
@@ -104,7 +107,8 @@ def create_app(
             outcome=result_status,
             ms=round(elapsed * 1000, 2),
         )
-        return JSONResponse({"status": result_status, "event_id": event.id})
+        answer = {"status": result_status, "event_id": event.id}
+        return Response(orjson.dumps(answer), media_type="application/json")
 
     async def _accept(request: Request, source: str) -> tuple[Event, str]:
         try:
@@ -113,8 +117,37 @@ def create_app(
             raise _unavailable(exc) from exc
         if config is None:
             raise _Rejected(404, "unknown_source", "no such source")
-        raw = await _read_body(request, max_body_bytes, read_timeout)
-        headers = _signature_headers(request)
+        # One deadline, moved once: the body must arrive within read_timeout,
+        # then the commit within commit_timeout.
+        committing = False
+        try:
+            async with asyncio.timeout(read_timeout) as deadline:
+                event, handlers = await _receive_event(request, config, source)
+                committing = True
+                deadline.reschedule(asyncio.get_running_loop().time() + commit_timeout)
+                result = await store.append(event, handlers)
+        except StoreError as exc:
+            raise _unavailable(exc) from exc
+        except TimeoutError as exc:
+            if committing:
+                message = f"the store did not commit within {commit_timeout} s"
+                raise _Rejected(503, "store_unavailable", message) from exc
+            message = f"body not received within {read_timeout} s"
+            raise _Rejected(408, "read_timeout", message) from exc
+        if not handlers and not result.duplicate:
+            log.info(
+                "no handler wants this event",
+                event_id=event.id,
+                names=list(event.names),
+            )
+        return event, "duplicate" if result.duplicate else "accepted"
+
+    async def _receive_event(
+        request: Request, config: SourceConfig, source: str
+    ) -> tuple[Event, list[str]]:
+        """Read, verify and parse a delivery, and name the handlers that want it."""
+        length, headers = _wanted_headers(request)
+        raw = await _read_body(request, length, max_body_bytes)
         _verify(config, headers, raw, clock())
 
         # The event id header is signed by nothing: only the guide's simple
@@ -129,23 +162,7 @@ def create_app(
             )
         except PayloadError as exc:
             raise _Rejected(400, "bad_payload", str(exc)) from exc
-
-        handlers = bridge.route(event)
-        try:
-            async with asyncio.timeout(commit_timeout):
-                result = await store.append(event, handlers)
-        except StoreError as exc:
-            raise _unavailable(exc) from exc
-        except TimeoutError as exc:
-            message = f"the store did not commit within {commit_timeout} s"
-            raise _Rejected(503, "store_unavailable", message) from exc
-        if not handlers and not result.duplicate:
-            log.info(
-                "no handler wants this event",
-                event_id=event.id,
-                names=list(event.names),
-            )
-        return event, "duplicate" if result.duplicate else "accepted"
+        return event, bridge.route(event)
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -176,19 +193,14 @@ def _unavailable(exc: StoreError) -> _Rejected:
     return _Rejected(503, "store_unavailable", "the store could not commit")
 
 
-async def _read_body(request: Request, limit: int, seconds: float) -> bytes:
+async def _read_body(request: Request, declared: str | None, limit: int) -> bytes:
     try:
-        async with asyncio.timeout(seconds):
-            return await _read_bounded(request, limit)
-    except TimeoutError as exc:
-        message = f"body not received within {seconds} s"
-        raise _Rejected(408, "read_timeout", message) from exc
+        return await _read_bounded(request, declared, limit)
     except ClientDisconnect as exc:
         raise _Rejected(400, "client_disconnected", "the sender hung up") from exc
 
 
-async def _read_bounded(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+async def _read_bounded(request: Request, declared: str | None, limit: int) -> bytes:
     if declared is not None:
         if not declared.strip().isdigit():
             raise _Rejected(400, "bad_length", "Content-Length is not a number")
@@ -207,14 +219,22 @@ async def _read_bounded(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _signature_headers(request: Request) -> dict[str, str]:
-    # A header sent twice counts with all its values, so every v1 in either is tried.
-    found = {}
-    for name in _SIGNATURE_HEADERS:
-        values = request.headers.getlist(name)
-        if values:
-            found[name] = ",".join(values)
-    return found
+def _wanted_headers(request: Request) -> tuple[str | None, dict[str, str]]:
+    """The Content-Length and the signature headers, in one pass over the headers.
+
+    A signature header sent twice counts with all its values, so every v1 in
+    either is tried.
+    """
+    length = None
+    found: dict[str, str] = {}
+    for raw_name, raw_value in request.scope["headers"]:
+        name = raw_name.decode("latin-1").lower()
+        if name == "content-length" and length is None:
+            length = raw_value.decode("latin-1")
+        elif name in _SIGNATURE_HEADERS:
+            value = raw_value.decode("latin-1")
+            found[name] = f"{found[name]},{value}" if name in found else value
+    return length, found
 
 
 def _verify(

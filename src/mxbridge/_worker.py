@@ -262,7 +262,8 @@ class Worker:
     async def _call(self, handler: Handler, event: Event) -> None:
         timeout = handler.timeout or self.handler_timeout
         if handler.is_async:
-            await asyncio.wait_for(handler.func(event), timeout)
+            async with asyncio.timeout(timeout):
+                await handler.func(event)
         else:
             # A thread cannot be killed: on timeout it is left to finish alone,
             # and the attempt is recorded as failed.

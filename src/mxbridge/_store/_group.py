@@ -37,9 +37,9 @@ class GroupCommit(Generic[I, R]):
         self._queue.append((item, future))
         if self._writer is None:
             self._writer = loop.create_task(self._drain())
-        # A caller that gives up (a client hanging up) does not cancel the write:
-        # the item is committed all the same.
-        return await asyncio.shield(future)
+        # A caller that gives up (a client hanging up, a timeout) cancels only
+        # its own wait: the item stays queued and is committed all the same.
+        return await future
 
     async def wait(self) -> None:
         """Return once everything queued so far is written."""
