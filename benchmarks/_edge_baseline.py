@@ -35,18 +35,23 @@ app = Starlette(
 )
 
 
-def main() -> None:
-    """Serve `app` on 127.0.0.1 at the port given on the command line."""
+def serve(served: Starlette, port: int) -> None:
+    """Serve `served` on 127.0.0.1:`port` with the settings ``mxbridge serve`` uses."""
     config = uvicorn.Config(
-        app,
+        served,
         host="127.0.0.1",
-        port=int(sys.argv[1]),
+        port=port,
         log_config=None,
         access_log=False,
         lifespan="on",
         server_header=False,
     )
     uvicorn.Server(config).run()
+
+
+def main() -> None:
+    """Serve `app` on 127.0.0.1 at the port given on the command line."""
+    serve(app, int(sys.argv[1]))
 
 
 if __name__ == "__main__":

@@ -112,6 +112,15 @@ def start_baseline(workdir: Path) -> Server:
     return _start(command, port, workdir, dict(os.environ))
 
 
+def start_floor(workdir: Path) -> Server:
+    """Start the hand-written minimal verify-and-commit edge."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/webhooks/maintainx"
+    db = str(workdir / "bench.db")
+    command = [sys.executable, str(HERE / "_edge_floor.py"), str(port), db, SECRET, url]
+    return _start(command, port, workdir, dict(os.environ))
+
+
 def _mxbridge_command() -> str:
     beside = Path(sys.executable).parent / "mxbridge"
     found = str(beside) if beside.exists() else shutil.which("mxbridge")

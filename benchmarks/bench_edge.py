@@ -5,9 +5,12 @@ temporary directory, one secret, a Bridge with one trivial handler, worker on)
 and loads it with wrk at a fixed concurrency, every delivery signed the
 MaintainX way (both headers) and every body unique. Reports accepted events per
 second and p50/p99 time to acknowledge, for ``[store] synchronous = "full"``
-(the default) and ``"normal"``; the same wrk load against a minimal Starlette
-app on the same server stack gives the baseline ratio. Then, at a steady 500
-events per second, the time from acknowledgment to handler start.
+(the default) and ``"normal"``, and for the edge alone (``--no-worker``); the
+same wrk load against a minimal Starlette app on the same server stack gives
+the baseline ratio, and against a hand-written edge that only verifies, parses
+and commits (``_edge_floor.py``) the floor any edge on this stack starts from.
+Then, at a steady 500 events per second, the time from acknowledgment to
+handler start.
 
 Every load goes to 127.0.0.1 only, is bounded in requests and seconds, and
 stops by itself.
@@ -25,14 +28,20 @@ from pathlib import Path
 from _edge_machine import filesystem, load, machine, percentile
 from _edge_paced import run_paced
 from _edge_requests import signed_requests, write_request_file
-from _edge_server import SECRET, Server, start_baseline, start_mxbridge
+from _edge_server import (
+    SECRET,
+    Server,
+    start_baseline,
+    start_floor,
+    start_mxbridge,
+)
 from _edge_wrk import LoadResult, run_wrk, wrk_command
 
 CONNECTIONS = 64
 SECONDS = 10
 WARMUP_SECONDS = 2
-# Enough unique deliveries for 8,000 a second; a run that uses them up says so.
-MAX_REQUESTS = 80_000
+# Enough unique deliveries for 16,000 a second; a run that uses them up says so.
+MAX_REQUESTS = 160_000
 WARMUP_REQUESTS = 10_000
 PACED_RATE = 500
 PACED_SECONDS = 10
@@ -73,6 +82,12 @@ def main() -> None:
         _print_machine(root)
         baseline = _measure(start_baseline(_dir(root, "baseline")), cycle=True)
         _print_throughput("baseline (Starlette, answers 200)", baseline)
+        floor = _measure(start_floor(_dir(root, "floor")), handlers=False)
+        _print_throughput("floor (hand-written verify, parse, commit)", floor)
+        alone = _measure(
+            start_mxbridge(_dir(root, "alone"), "full", worker=False), handlers=False
+        )
+        _print_throughput("mxbridge, the edge alone (--no-worker), full", alone)
         ours = {}
         for synchronous in SYNCHRONOUS:
             server = start_mxbridge(_dir(root, f"edge-{synchronous}"), synchronous)
@@ -81,7 +96,7 @@ def main() -> None:
         for synchronous in SYNCHRONOUS:
             server = start_mxbridge(_dir(root, f"paced-{synchronous}"), synchronous)
             _print_end_to_end(synchronous, _measure_paced(server))
-        _print_verdict(baseline, ours["full"])
+        _print_verdict(baseline, floor, alone, ours["full"])
         print(f"load average at the end: {load()}")
 
 
@@ -94,14 +109,16 @@ def _dir(root: Path, name: str) -> Path:
 # -- closed loop: throughput and time to acknowledge ----------------------
 
 
-def _measure(server: Server, *, cycle: bool = False) -> Throughput:
+def _measure(
+    server: Server, *, cycle: bool = False, handlers: bool = True
+) -> Throughput:
     """Warm the server up, run the measured load, then stop the server."""
     try:
         _run_load(server, "warmup", WARMUP_REQUESTS, WARMUP_SECONDS, cycle)
         cpu_before = server.cpu_seconds()
         result = _run_load(server, "run", MAX_REQUESTS, SECONDS, cycle)
         server_cpu = (server.cpu_seconds() - cpu_before) / result.seconds
-        handled = _count(server, "SELECT count(*) FROM attempts")
+        handled = _count(server, "SELECT count(*) FROM attempts") if handlers else None
         load_average = load()
     finally:
         server.stop()
@@ -221,9 +238,11 @@ def _print_throughput(name: str, run: Throughput) -> None:
         f"p50 {result.p50_ms:.1f} ms   p99 {result.p99_ms:.1f} ms   "
         f"max {result.max_ms:.1f} ms"
     )
+    per_answer = run.server_cpu / (answered / result.seconds) * 1e6
     print(
         f"  other answers {result.requests - answered}, socket errors "
-        f"{result.errors}; server CPU {run.server_cpu:.2f} cores, wrk CPU "
+        f"{result.errors}; server CPU {run.server_cpu:.2f} cores "
+        f"({per_answer:.0f} us an answer), wrk CPU "
         f"{result.wrk_cpu_share:.2f} cores; load {run.load_average}"
     )
     if result.duplicate:
@@ -231,8 +250,12 @@ def _print_throughput(name: str, run: Throughput) -> None:
     if run.committed is not None:
         print(
             f"  events in the store after stop: {run.committed} "
-            f"(acknowledged: warm-up plus {result.accepted}); handler attempts "
-            f"by the end of the load: {run.handled}"
+            f"(acknowledged: warm-up plus {result.accepted})"
+            + (
+                ""
+                if run.handled is None
+                else f"; handler attempts by the end of the load: {run.handled}"
+            )
         )
 
 
@@ -266,11 +289,20 @@ def _print_end_to_end(synchronous: str, run: EndToEnd) -> None:
     )
 
 
-def _print_verdict(baseline: Throughput, ours: Throughput) -> None:
+def _print_verdict(
+    baseline: Throughput, floor: Throughput, alone: Throughput, ours: Throughput
+) -> None:
+    base = baseline.load.ok_per_second
+    print("\nratios to the baseline (accepted/s over answered/s):")
+    for name, run in (("floor", floor), ("edge alone", alone), ("serve", ours)):
+        rate = run.load.accepted_per_second
+        print(f"  {name:<11}{rate:8.0f}/s   {rate / base:.3f}")
+    share = alone.load.accepted_per_second / floor.load.accepted_per_second
+    print(f"  the edge alone reaches {share:.2f} of the floor")
     rate = ours.load.accepted_per_second
-    ratio = rate / baseline.load.ok_per_second
+    ratio = rate / base
     print(
-        f"\nsynchronous=full is the default. Ratio to baseline: {ratio:.3f} "
+        f"\nserve with its worker, synchronous=full (the defaults): ratio {ratio:.3f} "
         f"(target {TARGET_RATIO}); accepted {rate:.0f}/s (target {TARGET_RATE})"
     )
     met = rate >= TARGET_RATE and ratio >= TARGET_RATIO
