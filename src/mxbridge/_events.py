@@ -271,7 +271,11 @@ def _int_or_none(value: object) -> int | None:
     # Ids are stored in 64-bit columns: anything larger is not an id.
     if isinstance(value, str) and value.isascii() and value.isdigit():
         value = int(value[:19]) if len(value) <= 19 else None
-    if isinstance(value, int) and not isinstance(value, bool) and value < 2**63:
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and -(2**63) <= value < 2**63
+    ):
         return value
     return None
 

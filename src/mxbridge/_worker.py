@@ -262,8 +262,9 @@ class Worker:
     async def _call(self, handler: Handler, event: Event) -> None:
         timeout = handler.timeout or self.handler_timeout
         if handler.is_async:
-            async with asyncio.timeout(timeout):
-                await handler.func(event)
+            # In a task of its own: a stop cancels it, and the attempt ends
+            # cancelled even when the handler swallows the cancellation.
+            await asyncio.wait_for(handler.func(event), timeout)
         else:
             # A thread cannot be killed: on timeout it is left to finish alone,
             # and the attempt is recorded as failed.

@@ -118,6 +118,23 @@ def test_event_facts_come_from_the_payload() -> None:
     assert event.received_at == RECEIVED
 
 
+@pytest.mark.parametrize(
+    "org_id",
+    [
+        pytest.param(2**63, id="over-64-bits"),
+        pytest.param(-(2**63) - 1, id="under-64-bits"),
+        pytest.param(True, id="boolean"),
+    ],
+)
+def test_an_org_id_no_64_bit_column_holds_is_none(org_id: object) -> None:
+    """An org id outside a signed 64-bit integer is no id: None, not a store error."""
+    raw = json.dumps({"eventType": "NEW_WORK_ORDER", "orgId": org_id}).encode()
+
+    event = parse_event(raw, source="default", received_at=RECEIVED)
+
+    assert event.org_id is None
+
+
 def test_delete_without_org_still_parses() -> None:
     """A payload missing optional facts gets None, not an error."""
     raw = (FIXTURES / "bodies" / "work_order_delete.json").read_bytes()

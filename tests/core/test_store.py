@@ -10,6 +10,9 @@ from asyncio.subprocess import PIPE
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
+from mxbridge._errors import StoreError
 from mxbridge._events import Event, parse_event
 from mxbridge._store import Outcome, SqlStore
 
@@ -68,6 +71,53 @@ async def test_a_stored_event_reads_back_as_appended(store: SqlStore) -> None:
     await store.append(event, ["h"])
 
     assert await store.get_event(event.id) == event
+
+
+async def test_claims_come_back_oldest_due_first(store: SqlStore) -> None:
+    """A claim of several deliveries lists them in the order they fell due."""
+    events = [make_event(n) for n in range(12)]
+    for event in events:
+        await store.append(event, ["h"])
+
+    claims = await store.claim("w", 12, 60)
+
+    assert [c.event.id for c in claims] == [e.id for e in events]
+
+
+async def test_an_unparseable_url_is_a_store_error_at_open() -> None:
+    """A store URL SQLAlchemy cannot read is reported by open, in one line."""
+    store = SqlStore("nonsense")
+
+    with pytest.raises(StoreError, match="is not usable"):
+        await store.open()
+
+
+async def test_a_failed_batch_loses_nothing_in_memory() -> None:
+    """After SQLite refuses a batch, an in-memory store still holds what it had."""
+    store = SqlStore("sqlite://")
+    await store.open()
+    kept = make_event(1)
+    await store.append(kept, ["h"])
+    refused = parse_event(
+        b'{"eventType":"NEW_WORK_ORDER","workOrderId":2}',
+        source="refused",
+        received_at=datetime.now(UTC),
+    )
+    await store._run(
+        lambda conn: conn.exec_driver_sql(
+            "CREATE TRIGGER refuse BEFORE INSERT ON events "
+            "WHEN NEW.source = 'refused' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        )
+    )
+
+    with pytest.raises(StoreError, match="refused"):
+        await store.append(refused, ["h"])
+    later = await store.append(make_event(3), ["h"])
+    counts = await store.counts()
+    await store.close()
+
+    assert not later.duplicate
+    assert counts == {"pending": 2}
 
 
 async def test_an_event_nobody_wants_is_still_stored(store: SqlStore) -> None:

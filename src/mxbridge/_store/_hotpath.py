@@ -127,7 +127,7 @@ def _claim(due: sa.Select[Any]) -> sa.Update:
             last_error=lost,
             updated_at=sa.bindparam("b_now"),
         )
-        .returning(_d.id, _d.event_id, _d.handler, _d.attempts)
+        .returning(_d.id, _d.event_id, _d.handler, _d.attempts, _d.next_attempt_at)
     )
 
 
@@ -236,10 +236,14 @@ def stored_event(event_id: str, source: str, received_at: float, raw: bytes) -> 
 
 
 def claims(rows: Sequence[Any], found: dict[str, Event], owner: str) -> list[Claim]:
-    """Claims from the rows `CLAIM` returned and the events they name."""
+    """Claims from the rows `CLAIM` returned and the events they name, oldest due first.
+
+    ``RETURNING`` gives the rows in no particular order.
+    """
+    ordered = sorted(rows, key=lambda row: row[4])
     return [
         Claim(delivery_id, handler, attempt, owner, found[event_id])
-        for delivery_id, event_id, handler, attempt in rows
+        for delivery_id, event_id, handler, attempt, _ in ordered
     ]
 
 

@@ -83,7 +83,7 @@ class SqlStore:
         self._synchronous = synchronous
         self._lock_timeout = lock_timeout
         self._clock = clock
-        self.is_sqlite = sa.engine.make_url(url).get_backend_name() == "sqlite"
+        self.is_sqlite = _is_sqlite(url)
         self._engine: Engine | None = None
         self._executor: ThreadPoolExecutor | None = None
         # SQLite's hot path: a driver connection kept by the store's one thread.
@@ -213,8 +213,11 @@ class SqlStore:
         try:
             return hot.transaction(db, lambda db: func(db, *args))
         except sqlite3.Error:
-            # A fresh connection for the next transaction, whatever went wrong.
-            self._drop_driver()
+            # A connection left inside a transaction it could not roll back is
+            # replaced; any other stays (an in-memory database lives only as
+            # long as its connection).
+            if db.in_transaction:
+                self._drop_driver()
             raise
 
     def _drop_driver(self) -> None:
@@ -610,6 +613,14 @@ def _insert_new(conn: Connection, new: Sequence[_Append], now: float) -> set[str
     if wanted:
         conn.execute(deliveries.insert(), wanted)
     return inserted
+
+
+def _is_sqlite(url: str) -> bool:
+    # An unparseable URL is reported by `open`, with the store's other errors.
+    try:
+        return sa.engine.make_url(url).get_backend_name() == "sqlite"
+    except sa.exc.ArgumentError:
+        return False
 
 
 def _keyed(columns: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
