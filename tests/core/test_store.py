@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import sqlite3
 import sys
 import time
 from asyncio.subprocess import PIPE
@@ -82,6 +84,65 @@ async def test_claims_come_back_oldest_due_first(store: SqlStore) -> None:
     claims = await store.claim("w", 12, 60)
 
     assert [c.event.id for c in claims] == [e.id for e in events]
+
+
+async def test_a_claim_takes_the_longest_due_of_every_kind(store: SqlStore) -> None:
+    """Retries due, expired leases and new deliveries compete by when they fell due.
+
+    More are due than the claim takes: it takes the longest due, whichever
+    kind each is, and leaves the rest.
+    """
+    events = [make_event(n) for n in range(6)]
+    for event in events:
+        await store.append(event, ["h"])
+    retried, stranded = await store.claim("crashed", 2, lease_seconds=0.05)
+    now = time.time()
+    failed = Outcome("failed", now, now, error="boom", retry_at=now - 1000)
+    assert await store.complete(retried, failed)
+    await asyncio.sleep(0.1)
+
+    claims = await store.claim("w", 3, lease_seconds=30)
+
+    assert [c.event.id for c in claims] == [e.id for e in events[:3]]
+    assert [c.attempt for c in claims] == [2, 2, 1]
+    assert stranded.event.id == events[1].id
+    assert await store.counts() == {"pending": 3, "running": 3}
+
+
+async def test_a_claim_reads_only_the_rows_it_may_take(tmp_path: Path) -> None:
+    """Each kind of due delivery is read from an index in order, up to the limit.
+
+    A claim that gathered and sorted every due delivery would make a backlog
+    of n deliveries take time in n squared to drain.
+    """
+    from mxbridge._store._hotpath import CLAIM, _Compiled
+
+    store = SqlStore(f"sqlite:///{tmp_path / 'plan.db'}")
+    await store.open()
+    await store.close()
+    claim = _Compiled(CLAIM["sqlite"])
+    values = {"b_owner": "w", "b_lease_until": 2.0, "b_now": 1.0, "b_limit": 32}
+    db = sqlite3.connect(tmp_path / "plan.db")
+    with contextlib.closing(db):
+        plan = [
+            row[3]
+            for row in db.execute(
+                "EXPLAIN QUERY PLAN " + claim.sql, claim.positional(values)
+            )
+        ]
+
+    reads = [step for step in plan if "deliveries" in step.split(" USING")[0]]
+    assert reads == [
+        "SEARCH deliveries USING INTEGER PRIMARY KEY (rowid=?)",
+        "SEARCH deliveries USING COVERING INDEX ix_deliveries_due "
+        "(status=? AND next_attempt_at<?)",
+        "SEARCH deliveries USING COVERING INDEX ix_deliveries_due "
+        "(status=? AND next_attempt_at<?)",
+        "SEARCH deliveries USING INDEX ix_deliveries_lease "
+        "(status=? AND lease_until<?)",
+    ]
+    # One sort, of the at most 3 x limit rows the three reads gave.
+    assert plan.count("USE TEMP B-TREE FOR ORDER BY") == 1
 
 
 async def test_an_unparseable_url_is_a_store_error_at_open() -> None:
