@@ -280,6 +280,34 @@ def events_replay(event_id: str, config_path: str | None) -> None:
     click.echo(f"re-armed {count} deliver{'y' if count == 1 else 'ies'} of {event_id}")
 
 
+@events.command("prune")
+@click.option(
+    "--older-than",
+    "days",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Age in days; by default [store] keep_days.",
+)
+@click.option("--dry-run", is_flag=True, help="Count what would go; remove nothing.")
+@config_option
+def events_prune(days: float | None, dry_run: bool, config_path: str | None) -> None:
+    """Remove old events whose deliveries all succeeded.
+
+    Events with a delivery pending, failing, running or dead stay, whatever
+    their age. An SQLite file keeps its size and reuses the space.
+    """
+    config = load_config(config_path)
+    days = days if days is not None else config.store.keep_days
+    if days is None:
+        raise click.UsageError("give --older-than DAYS, or set [store] keep_days")
+    before = time.time() - days * 86400
+    result = with_store(config, lambda store: store.prune(before, dry_run=dry_run))
+    verb = "would remove" if dry_run else "removed"
+    click.echo(
+        f"{verb} {result.removed} event(s) received before {when(before)} UTC; "
+        f"kept {result.kept} of that age with deliveries not yet succeeded"
+    )
+
+
 @cli.group()
 def dead() -> None:
     """Deliveries that failed for good: list them, try them again."""

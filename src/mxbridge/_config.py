@@ -100,12 +100,16 @@ class StoreConfig(_Section):
 
     `synchronous` is SQLite's: ``full`` survives a power cut, ``normal`` only a
     killed process (and is faster). `lock_timeout` is how long an SQLite write
-    waits for another process's lock before the edge answers 503.
+    waits for another process's lock before the edge answers 503. With
+    `keep_days`, ``serve`` removes every hour the events older than that whose
+    deliveries all succeeded (``mxbridge events prune`` does it by hand); by
+    default every event is kept.
     """
 
     url: str = "sqlite:///mxbridge.db"
     synchronous: Literal["full", "normal"] = "full"
     lock_timeout: PositiveFloat = 5.0
+    keep_days: PositiveFloat | None = None
 
 
 class WorkerConfig(_Section):

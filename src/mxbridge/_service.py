@@ -8,6 +8,7 @@ import importlib
 import importlib.util
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,7 +23,7 @@ from mxbridge._errors import ConfigError
 from mxbridge._logging import get_logger
 from mxbridge._metrics import Metrics
 from mxbridge._rules import with_rules
-from mxbridge._sources import SourcesRuntime
+from mxbridge._sources import SourcesRuntime, every
 from mxbridge._store import SqlStore, Store
 from mxbridge._subscriptions._sources import ManagedSources
 from mxbridge._worker import Worker
@@ -30,6 +31,9 @@ from mxbridge._worker import Worker
 __all__ = ["Service", "load_bridge", "make_store", "with_store"]
 
 T = TypeVar("T")
+
+# How often `serve` removes old events when [store] keep_days is set.
+RETENTION_INTERVAL = 3600.0
 
 log = get_logger("mxbridge.service")
 
@@ -160,14 +164,29 @@ class Service:
             self.store.on_commit(self.worker.wake)
             self.worker.start()
         self.sources.start()
+        retention = None
+        if self.config.store.keep_days is not None:
+            job = every(RETENTION_INTERVAL, self.prune_once, "retention")
+            retention = asyncio.get_running_loop().create_task(job)
         try:
             yield
         finally:
+            if retention is not None:
+                retention.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await retention
             await self.sources.stop()
             if self.with_worker:
                 await self.worker.stop()
             await self.managed.stop()
             await self.store.close()
+
+    async def prune_once(self) -> int:
+        """Remove the events past `[store] keep_days` whose handlers are done."""
+        keep_days = self.config.store.keep_days
+        assert keep_days is not None
+        before = time.time() - keep_days * 86400
+        return (await self.store.prune(before)).removed
 
     def app(self) -> Starlette:
         """The edge, with this service's life cycle."""

@@ -15,7 +15,7 @@ from mxbridge._sources._records import (
     record_missing,
     record_unchanged,
 )
-from mxbridge._sources._runtime import SourcesRuntime, make_client
+from mxbridge._sources._runtime import SourcesRuntime, every, make_client
 
 __all__ = [
     "READ_SOURCES",
@@ -25,6 +25,7 @@ __all__ = [
     "Reconciler",
     "RecordEnricher",
     "SourcesRuntime",
+    "every",
     "make_client",
     "record_missing",
     "record_unchanged",

@@ -12,6 +12,7 @@ from mxbridge._store._records import (
     DeliveryStatus,
     EventSummary,
     Outcome,
+    PruneResult,
 )
 from mxbridge._store._sql import SqlStore
 from mxbridge._store._subscriptions import DELETED, SubscriptionRecord
@@ -26,6 +27,7 @@ __all__ = [
     "DeliveryStatus",
     "EventSummary",
     "Outcome",
+    "PruneResult",
     "SqlStore",
     "Store",
     "SubscriptionRecord",

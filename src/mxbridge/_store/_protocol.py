@@ -14,6 +14,7 @@ from mxbridge._store._records import (
     DeliveryStatus,
     EventSummary,
     Outcome,
+    PruneResult,
 )
 from mxbridge._store._subscriptions import SubscriptionRecord
 from mxbridge._store._versions import (
@@ -92,6 +93,12 @@ class Store(Protocol):
 
     async def counts(self) -> dict[str, int]:
         """Number of deliveries in each status."""
+
+    async def prune(self, before: float, *, dry_run: bool = False) -> PruneResult:
+        """Remove events received before `before` whose deliveries all succeeded.
+
+        Events with a delivery pending, failing, running or dead are kept.
+        """
 
     async def add_subscription(self, record: SubscriptionRecord) -> None:
         """Remember a MaintainX subscription mxbridge created or imported."""

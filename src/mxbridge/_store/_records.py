@@ -15,6 +15,7 @@ __all__ = [
     "DeliveryStatus",
     "EventSummary",
     "Outcome",
+    "PruneResult",
 ]
 
 DeliveryStatus = Literal["pending", "running", "succeeded", "failed", "dead"]
@@ -105,3 +106,11 @@ class EventSummary:
     occurred_at: float
     received_at: float
     statuses: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class PruneResult:
+    """What a prune did: old events removed, and old events kept for their work."""
+
+    removed: int
+    kept: int

@@ -41,7 +41,9 @@ from mxbridge._store._records import (
     DeliveryStatus,
     EventSummary,
     Outcome,
+    PruneResult,
 )
+from mxbridge._store._retention import prune_step
 from mxbridge._store._schema import (
     SCHEMA_VERSION,
     attempts,
@@ -505,6 +507,24 @@ class SqlStore:
             return {status: count for status, count in rows}
 
         return await self._run(query)
+
+    async def prune(
+        self, before: float, *, dry_run: bool = False, batch: int = 500
+    ) -> PruneResult:
+        """Remove events received before `before` whose deliveries all succeeded.
+
+        See `mxbridge._store._retention`. Each batch of `batch` events is its
+        own transaction; with `dry_run` nothing is removed, only counted.
+        """
+        removed = kept = 0
+        after = 0
+        while True:
+            step = await self._run(prune_step, after, before, batch, dry_run)
+            removed += step.removed
+            kept += step.kept
+            after = step.last_seq
+            if step.finished:
+                return PruneResult(removed, kept)
 
     # -- managed subscriptions ----------------------------------------------
 
