@@ -7,16 +7,19 @@ import contextlib
 import json
 import sqlite3
 import sys
+import threading
 import time
 from asyncio.subprocess import PIPE
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from mxbridge._errors import StoreError
 from mxbridge._events import Event, parse_event
 from mxbridge._store import Outcome, SqlStore
+from mxbridge._store._versions import KnownRecord, guard, upsert_known
 
 
 def make_event(n: int) -> Event:
@@ -317,3 +320,62 @@ async def test_outcomes_recorded_together_are_each_kept(store: SqlStore) -> None
     assert await store.counts() == {"succeeded": 200}
     attempts = await asyncio.gather(*[store.attempts(c.event.id) for c in claims])
     assert all(len(a) == 1 for a in attempts)
+
+
+async def test_the_first_two_handlings_of_a_record_take_turns(
+    store: SqlStore, store_url: str
+) -> None:
+    """Two workers on a record no handler has seen: the second waits for the first.
+
+    No row is there yet to lock; still, the older version, checked while the
+    newer one's transaction is open, is found stale once that one commits.
+    """
+    newer = KnownRecord("workorder", "77", updated_at=200.0, occurred_at=200.0)
+    older = KnownRecord("workorder", "77", updated_at=100.0, occurred_at=100.0)
+    engine = sa.create_engine(store_url)
+    first_in = threading.Event()
+
+    def first_worker() -> None:
+        with engine.begin() as conn:
+            assert not guard(conn, "h", newer, "evt_new").stale
+            first_in.set()
+            time.sleep(0.5)
+
+    thread = threading.Thread(target=first_worker)
+    thread.start()
+    try:
+        assert await asyncio.to_thread(first_in.wait, 10)
+        second = await store.guard_version("h", older, "evt_old")
+    finally:
+        thread.join()
+        engine.dispose()
+
+    assert second.stale
+    assert not (await store.guard_version("h", newer, "evt_new")).stale
+
+
+async def test_two_first_sightings_of_a_record_keep_the_newer(
+    store: SqlStore, store_url: str
+) -> None:
+    """The older state, saved while the newer one's save is open, does not win."""
+    newer = KnownRecord("workorder", "78", updated_at=200.0, occurred_at=200.0)
+    older = KnownRecord("workorder", "78", updated_at=100.0, occurred_at=100.0)
+    engine = sa.create_engine(store_url)
+    first_in = threading.Event()
+
+    def first_poller() -> None:
+        with engine.begin() as conn:
+            upsert_known(conn, [newer], time.time())
+            first_in.set()
+            time.sleep(0.5)
+
+    thread = threading.Thread(target=first_poller)
+    thread.start()
+    try:
+        assert await asyncio.to_thread(first_in.wait, 10)
+        await store.save_known([older])
+    finally:
+        thread.join()
+        engine.dispose()
+
+    assert (await store.known_records("workorder", ["78"]))["78"].version == (200, 200)
