@@ -175,6 +175,19 @@ def create_app(
         return JSONResponse({"status": "ready"})
 
     async def metrics_endpoint(_request: Request) -> Response:
+        # The backlog is the store's, shared by every process: read it now.
+        try:
+            backlog = await store.backlog()
+        except StoreError as exc:
+            # Absent, not stale: an alert on the backlog sees the gap.
+            log.error("could not read the backlog for /metrics", error=str(exc))
+            stats.backlog.clear()
+            stats.oldest_due_age.set(float("nan"))
+        else:
+            for status, count in backlog.counts.items():
+                stats.backlog.labels(status).set(count)
+            due = backlog.oldest_due_at
+            stats.oldest_due_age.set(0 if due is None else max(0.0, clock() - due))
         return Response(generate_latest(stats.registry), media_type=CONTENT_TYPE_LATEST)
 
     routes = [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = ["Metrics"]
 
@@ -23,6 +23,18 @@ class Metrics:
             "Time from a delivery's first byte to its answer.",
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+        )
+        self.backlog = Gauge(
+            "mxbridge_deliveries",
+            "Deliveries in the store not yet succeeded, by status (read at scrape).",
+            ["status"],
+            registry=self.registry,
+        )
+        self.oldest_due_age = Gauge(
+            "mxbridge_oldest_due_age_seconds",
+            "How long the longest-waiting pending or failed delivery has been due;"
+            " 0 when none is due (read at scrape).",
+            registry=self.registry,
         )
         self.attempts = Counter(
             "mxbridge_handler_attempts",

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from typing import Any
 
 import httpx
 import pytest
 
 from conftest import FIXTURES, SECRET, RunningEdge, read_store, signed_headers, wait_for
-from mxbridge import Bridge, Event
+from mxbridge import Bridge, Event, PermanentError
 from mxbridge._signing import BODY_SIGNATURE_HEADER, EVENT_ID_HEADER, hmac_hex
 
 NEW_WORK_ORDER = (FIXTURES / "bodies" / "new_work_order.json").read_bytes()
@@ -284,6 +285,44 @@ def test_no_bad_input_produces_a_500(run_edge: Any) -> None:
 
     assert statuses
     assert all(400 <= status < 500 for status in statuses), statuses
+
+
+DEAD = 'mxbridge_deliveries{status="dead"}'
+
+
+def metric(text: str, name: str) -> float:
+    """The value of the sample `name` (with its labels) in a Prometheus page."""
+    [value] = [
+        line.rsplit(" ", 1)[1]
+        for line in text.splitlines()
+        if line.startswith(name + " ")
+    ]
+    return float(value)
+
+
+def test_metrics_show_the_backlog_and_the_dead(run_edge: Any) -> None:
+    """/metrics counts deliveries waiting and dead, and how long one has been due."""
+    bridge = Bridge()
+
+    @bridge.on("*", name="broken")
+    def broken(event: Event) -> None:
+        raise PermanentError("the ERP refused it")
+
+    with run_edge(bridge) as edge:
+        edge.deliver(NEW_WORK_ORDER)
+        wait_for(lambda: metric(httpx.get(edge.url + "/metrics").text, DEAD) == 1)
+        page = httpx.get(edge.url + "/metrics").text
+    with run_edge(bridge, worker={"enabled": False}) as edge:
+        edge.deliver(NEW_WORK_ORDER.replace(b"}", b', "note": "waits"}', 1))
+        time.sleep(0.3)
+        waiting = httpx.get(edge.url + "/metrics").text
+
+    assert metric(page, DEAD) == 1
+    assert metric(page, 'mxbridge_deliveries{status="pending"}') == 0
+    assert metric(page, "mxbridge_oldest_due_age_seconds") == 0
+    assert metric(waiting, 'mxbridge_deliveries{status="pending"}') == 1
+    assert metric(waiting, DEAD) == 1
+    assert 0.3 <= metric(waiting, "mxbridge_oldest_due_age_seconds") < 60
 
 
 def test_health_and_readiness(run_edge: Any) -> None:

@@ -9,6 +9,7 @@ from mxbridge._events import Event
 from mxbridge._store._records import (
     AppendResult,
     AttemptRecord,
+    Backlog,
     Claim,
     DeliveryRecord,
     DeliveryStatus,
@@ -93,6 +94,12 @@ class Store(Protocol):
 
     async def counts(self) -> dict[str, int]:
         """Number of deliveries in each status."""
+
+    async def backlog(self) -> Backlog:
+        """Deliveries not yet succeeded, by status, and the oldest one's due time.
+
+        Cheap however many deliveries have succeeded: for scraping metrics.
+        """
 
     async def prune(self, before: float, *, dry_run: bool = False) -> PruneResult:
         """Remove events received before `before` whose deliveries all succeeded.

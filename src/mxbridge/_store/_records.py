@@ -10,6 +10,7 @@ from mxbridge._events import Event
 __all__ = [
     "AppendResult",
     "AttemptRecord",
+    "Backlog",
     "Claim",
     "DeliveryRecord",
     "DeliveryStatus",
@@ -114,3 +115,19 @@ class PruneResult:
 
     removed: int
     kept: int
+
+
+# The statuses of deliveries that still need work or a person's attention.
+UNFINISHED: tuple[DeliveryStatus, ...] = ("pending", "running", "failed", "dead")
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """Deliveries not yet succeeded, by status, and since when the oldest is due.
+
+    `oldest_due_at` is the earliest `next_attempt_at` of a pending or failed
+    delivery, due or not; None when there is none.
+    """
+
+    counts: dict[str, int]
+    oldest_due_at: float | None

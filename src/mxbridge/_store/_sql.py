@@ -34,8 +34,10 @@ from mxbridge._store import _subscriptions as _subs
 from mxbridge._store import _versions
 from mxbridge._store._group import GroupCommit
 from mxbridge._store._records import (
+    UNFINISHED,
     AppendResult,
     AttemptRecord,
+    Backlog,
     Claim,
     DeliveryRecord,
     DeliveryStatus,
@@ -505,6 +507,30 @@ class SqlStore:
             d = deliveries.c
             rows = conn.execute(sa.select(d.status, sa.func.count()).group_by(d.status))
             return {status: count for status, count in rows}
+
+        return await self._run(query)
+
+    async def backlog(self) -> Backlog:
+        """Deliveries not yet succeeded; see `Store.backlog`."""
+
+        def query(conn: Connection) -> Backlog:
+            d = deliveries.c
+            # Read through the (status, next_attempt_at) index: the succeeded
+            # deliveries, most of the table, are not touched.
+            counts: dict[str, int] = {
+                status: conn.execute(
+                    sa.select(sa.func.count()).where(d.status == status)
+                ).scalar_one()
+                for status in UNFINISHED
+            }
+            oldest = [
+                conn.execute(
+                    sa.select(sa.func.min(d.next_attempt_at)).where(d.status == status)
+                ).scalar_one()
+                for status in ("pending", "failed")
+            ]
+            found = [value for value in oldest if value is not None]
+            return Backlog(counts, min(found) if found else None)
 
         return await self._run(query)
 
