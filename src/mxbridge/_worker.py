@@ -18,7 +18,9 @@ import socket
 import time
 import traceback
 import uuid
+from asyncio import FIRST_COMPLETED
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -79,6 +81,11 @@ class Worker:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._running: dict[asyncio.Task[None], Claim] = {}
+        # Sync handlers' threads: room for every delivery running at once, and
+        # as many again left running past their timeout.
+        self._threads = ThreadPoolExecutor(
+            max_workers=2 * concurrency, thread_name_prefix="mxbridge-handler"
+        )
         self._loop_task: asyncio.Task[None] | None = None
 
     # -- life cycle ---------------------------------------------------------
@@ -265,10 +272,24 @@ class Worker:
             # In a task of its own: a stop cancels it, and the attempt ends
             # cancelled even when the handler swallows the cancellation.
             await asyncio.wait_for(handler.func(event), timeout)
-        else:
-            # A thread cannot be killed: on timeout it is left to finish alone,
-            # and the attempt is recorded as failed.
-            await asyncio.wait_for(asyncio.to_thread(handler.func, event), timeout)
+            return
+        # A thread cannot be killed: on timeout it is left to finish alone, and
+        # the attempt is recorded as failed. The timeout runs from the moment
+        # the handler starts: waiting for a free thread is not its time.
+        loop = asyncio.get_running_loop()
+        started: asyncio.Future[None] = loop.create_future()
+
+        def run() -> None:
+            loop.call_soon_threadsafe(_settle, started)
+            handler.func(event)
+
+        finished = asyncio.wrap_future(self._threads.submit(run))
+        try:
+            await asyncio.wait((started, finished), return_when=FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            finished.cancel()  # not started yet: it never will be
+            raise
+        await asyncio.wait_for(finished, timeout)
 
     def _failure(
         self,
@@ -302,9 +323,17 @@ class Worker:
         )
 
 
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 def _describe(exc: BaseException, *, with_trace: bool = False) -> str:
     text = f"{type(exc).__name__}: {exc}"
     if with_trace:
         trace = "".join(traceback.format_exception(exc))
         text = f"{text}\n{trace}"
+    # A lone surrogate (a file name read with surrogateescape, say) is no text
+    # a database or a JSON log line takes: spell it out instead.
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text[:_MAX_ERROR_CHARS]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -280,3 +281,54 @@ def _raise(error: Exception) -> Callable[[Event], None]:
         raise error
 
     return handler
+
+
+async def test_sync_handlers_at_full_concurrency_each_run_once_in_time(
+    store: SqlStore,
+) -> None:
+    """As many slow sync handlers as the worker runs at once: none waits its turn.
+
+    Each takes a third of its timeout; waiting for a thread must not count
+    against it, or they would time out, be retried and run twice.
+    """
+    bridge = Bridge()
+    runs: list[str] = []
+
+    @bridge.on("*", name="slow_sync", timeout=1.0)
+    def slow_sync(event: Event) -> None:
+        time.sleep(0.3)
+        runs.append(event.id)
+
+    events = [make_event(RAW.replace(b"7", str(n).encode(), 1)) for n in range(64)]
+    for event in events:
+        await store.append(event, ["slow_sync"])
+    worker = worker_for(store, bridge, concurrency=32)
+
+    await worker.run_until_idle(limit=60)
+
+    assert sorted(runs) == sorted(e.id for e in events)
+    assert await store.counts() == {"succeeded": 64}
+
+
+async def test_an_error_text_that_is_not_valid_unicode_is_recorded(
+    store: SqlStore,
+) -> None:
+    """A message holding a lone surrogate (a file name read with surrogateescape)."""
+    bridge = Bridge()
+    name = b"/data/r\xe9sum\xe9.pdf".decode("utf-8", "surrogateescape")
+
+    @bridge.on("*", name="reader")
+    def reader(event: Event) -> None:
+        raise PermanentError(f"cannot read {name}")
+
+    event = make_event()
+    await store.append(event, ["reader"])
+
+    await worker_for(store, bridge).run_until_idle()
+
+    [delivery] = await store.deliveries(event.id)
+    assert delivery.status == "dead"
+    assert (
+        delivery.last_error
+        == "PermanentError: cannot read /data/r\\udce9sum\\udce9.pdf"
+    )
