@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -419,3 +421,40 @@ def test_a_long_unknown_source_is_cut_short(run_edge: Any) -> None:
 
     assert response.status_code == 404
     assert len(response.text) < 200
+
+
+def set_immutable(path: Path, on: bool) -> bool:
+    """chattr +i / -i: even root cannot then open the file for writing."""
+    flag = "+i" if on else "-i"
+    done = subprocess.run(["chattr", flag, str(path)], capture_output=True, check=False)
+    return done.returncode == 0
+
+
+def test_a_store_that_could_not_be_written_recovers(
+    run_edge: Any, tmp_path: Path
+) -> None:
+    """Started on a file it cannot write: 503 and not ready; then, once it can, both.
+
+    SQLite opens such a file read-only and a connection stays so for good: the
+    edge must open fresh ones, not answer 503 until restarted.
+    """
+    store_file = tmp_path / "mxbridge.db"
+    read_store(f"sqlite:///{store_file}", lambda store: store.ping())
+    if not set_immutable(store_file, True):
+        pytest.skip("chattr +i is not permitted here")
+    bridge, seen = recording_bridge()
+    try:
+        with run_edge(bridge) as edge:
+            refused = edge.deliver(NEW_WORK_ORDER)
+            not_ready = httpx.get(edge.url + "/readyz")
+            set_immutable(store_file, False)
+            ready = httpx.get(edge.url + "/readyz")
+            accepted = edge.deliver(NEW_WORK_ORDER)
+            wait_for(lambda: len(seen) == 1)
+    finally:
+        set_immutable(store_file, False)
+
+    assert (refused.status_code, not_ready.status_code) == (503, 503)
+    assert not_ready.json()["status"] == "unavailable"
+    assert (ready.status_code, accepted.status_code) == (200, 200)
+    assert accepted.json()["status"] == "accepted"

@@ -88,6 +88,7 @@ class SqlStore:
         self._lock_timeout = lock_timeout
         self._clock = clock
         self.is_sqlite = _is_sqlite(url)
+        self._in_memory = self.is_sqlite and _in_memory(url)
         self._engine: Engine | None = None
         self._executor: ThreadPoolExecutor | None = None
         # SQLite's hot path: a driver connection kept by the store's one thread.
@@ -205,8 +206,12 @@ class SqlStore:
 
     def _transaction(self, func: Callable[..., T], args: tuple[Any, ...]) -> T:
         assert self._engine is not None
-        with self._engine.begin() as conn:
-            return func(conn, *args)
+        try:
+            with self._engine.begin() as conn:
+                return func(conn, *args)
+        except (sa.exc.OperationalError, sqlite3.Error):
+            self._reconnect()
+            raise
 
     def _hot_transaction(self, func: Callable[..., T], args: tuple[Any, ...]) -> T:
         assert self._engine is not None
@@ -217,12 +222,25 @@ class SqlStore:
         try:
             return hot.transaction(db, lambda db: func(db, *args))
         except sqlite3.Error:
-            # A connection left inside a transaction it could not roll back is
-            # replaced; any other stays (an in-memory database lives only as
-            # long as its connection).
+            # A connection left inside a transaction it could not roll back
+            # is replaced in any case.
             if db.in_transaction:
                 self._drop_driver()
+            self._reconnect()
             raise
+
+    def _reconnect(self) -> None:
+        """After an SQLite error, open fresh connections for the next transaction.
+
+        A connection SQLite opened while the file could not be written stays
+        read-only for good, even once the file can be written again; so may one
+        that hit a full disk. Only a file store: an in-memory database lives
+        only as long as its connection.
+        """
+        if self._engine is None or not self.is_sqlite or self._in_memory:
+            return
+        self._drop_driver()
+        self._engine.dispose()
 
     def _drop_driver(self) -> None:
         if self._driver is not None:
@@ -230,8 +248,18 @@ class SqlStore:
             driver.invalidate()
 
     async def ping(self) -> None:
-        """Raise `StoreError` unless the store answers a query."""
-        await self._run(lambda conn: conn.execute(sa.text("SELECT 1")).scalar())
+        """Raise `StoreError` unless the store can commit a write.
+
+        Answering a query is not enough: a store that can be read but not
+        written (a read-only file, a database in recovery) refuses every
+        delivery. The write changes nothing.
+        """
+        touch = (
+            meta.update()
+            .where(meta.c.key == "schema_version")
+            .values(value=meta.c.value)
+        )
+        await self._run(lambda conn: conn.execute(touch))
 
     # -- append (group commit) ----------------------------------------------
 
@@ -667,6 +695,11 @@ def _is_sqlite(url: str) -> bool:
         return sa.engine.make_url(url).get_backend_name() == "sqlite"
     except sa.exc.ArgumentError:
         return False
+
+
+def _in_memory(url: str) -> bool:
+    database = sa.engine.make_url(url).database or ""
+    return database in ("", ":memory:") or "mode=memory" in url
 
 
 def _keyed(columns: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
