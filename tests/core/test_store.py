@@ -10,16 +10,21 @@ import sys
 import threading
 import time
 from asyncio.subprocess import PIPE
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from mxbridge._errors import StoreError
 from mxbridge._events import Event, parse_event
 from mxbridge._store import Outcome, SqlStore
 from mxbridge._store._versions import KnownRecord, guard, upsert_known
+
+T = TypeVar("T")
 
 
 def make_event(n: int) -> Event:
@@ -267,6 +272,9 @@ from mxbridge._store import Outcome, SqlStore
 async def main(url, owner):
     store = SqlStore(url)
     await store.open()
+    # All start claiming at once, not each as soon as it has started up.
+    print("ready", flush=True)
+    sys.stdin.readline()
     claimed = []
     while True:
         claims = await store.claim(owner, 5, 60)
@@ -291,11 +299,14 @@ async def test_workers_in_several_processes_never_share_a_claim(
 
     processes = [
         await asyncio.create_subprocess_exec(
-            sys.executable, "-c", CLAIMER, store.url, f"p{i}", stdout=PIPE
+            sys.executable, "-c", CLAIMER, store.url, f"p{i}", stdin=PIPE, stdout=PIPE
         )
         for i in range(3)
     ]
-    answers = await asyncio.gather(*[p.communicate() for p in processes])
+    for process in processes:
+        assert process.stdout is not None
+        assert await process.stdout.readline() == b"ready\n"
+    answers = await asyncio.gather(*[p.communicate(b"go\n") for p in processes])
     outputs = [json.loads(stdout) for stdout, _ in answers]
 
     claimed = [delivery for output in outputs for delivery in output]
@@ -322,6 +333,32 @@ async def test_outcomes_recorded_together_are_each_kept(store: SqlStore) -> None
     assert all(len(a) == 1 for a in attempts)
 
 
+async def while_held_open(
+    store_url: str, first: Callable[[Connection], None], second: Awaitable[T]
+) -> T:
+    """Await `second` while `first` ran in a transaction another connection holds.
+
+    The transaction stays open half a second after `first`, then commits.
+    """
+    engine = sa.create_engine(store_url)
+    first_in = threading.Event()
+
+    def hold() -> None:
+        with engine.begin() as conn:
+            first(conn)
+            first_in.set()
+            time.sleep(0.5)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert await asyncio.to_thread(first_in.wait, 10)
+        return await second
+    finally:
+        thread.join()
+        engine.dispose()
+
+
 async def test_the_first_two_handlings_of_a_record_take_turns(
     store: SqlStore, store_url: str
 ) -> None:
@@ -332,23 +369,13 @@ async def test_the_first_two_handlings_of_a_record_take_turns(
     """
     newer = KnownRecord("workorder", "77", updated_at=200.0, occurred_at=200.0)
     older = KnownRecord("workorder", "77", updated_at=100.0, occurred_at=100.0)
-    engine = sa.create_engine(store_url)
-    first_in = threading.Event()
 
-    def first_worker() -> None:
-        with engine.begin() as conn:
-            assert not guard(conn, "h", newer, "evt_new").stale
-            first_in.set()
-            time.sleep(0.5)
+    def first(conn: Connection) -> None:
+        assert not guard(conn, "h", newer, "evt_new").stale
 
-    thread = threading.Thread(target=first_worker)
-    thread.start()
-    try:
-        assert await asyncio.to_thread(first_in.wait, 10)
-        second = await store.guard_version("h", older, "evt_old")
-    finally:
-        thread.join()
-        engine.dispose()
+    second = await while_held_open(
+        store_url, first, store.guard_version("h", older, "evt_old")
+    )
 
     assert second.stale
     assert not (await store.guard_version("h", newer, "evt_new")).stale
@@ -360,22 +387,11 @@ async def test_two_first_sightings_of_a_record_keep_the_newer(
     """The older state, saved while the newer one's save is open, does not win."""
     newer = KnownRecord("workorder", "78", updated_at=200.0, occurred_at=200.0)
     older = KnownRecord("workorder", "78", updated_at=100.0, occurred_at=100.0)
-    engine = sa.create_engine(store_url)
-    first_in = threading.Event()
 
-    def first_poller() -> None:
-        with engine.begin() as conn:
-            upsert_known(conn, [newer], time.time())
-            first_in.set()
-            time.sleep(0.5)
-
-    thread = threading.Thread(target=first_poller)
-    thread.start()
-    try:
-        assert await asyncio.to_thread(first_in.wait, 10)
-        await store.save_known([older])
-    finally:
-        thread.join()
-        engine.dispose()
+    await while_held_open(
+        store_url,
+        lambda conn: upsert_known(conn, [newer], time.time()),
+        store.save_known([older]),
+    )
 
     assert (await store.known_records("workorder", ["78"]))["78"].version == (200, 200)

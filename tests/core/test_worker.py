@@ -201,15 +201,26 @@ async def test_stopping_lets_running_handlers_finish(store: SqlStore) -> None:
     assert await statuses(store, event) == ["succeeded"]
 
 
-async def test_stopping_past_the_grace_gives_deliveries_back(store: SqlStore) -> None:
-    """A handler still running after the grace is cancelled and due again."""
+@pytest.mark.parametrize("swallows", [False, True], ids=["plain", "swallowing"])
+async def test_stopping_past_the_grace_gives_deliveries_back(
+    store: SqlStore, swallows: bool
+) -> None:
+    """A handler still running after the grace is cancelled and due again.
+
+    Also when it catches the cancellation and returns: cut off, it has not
+    succeeded.
+    """
     bridge = Bridge()
     started = asyncio.Event()
 
     @bridge.on("*", name="h")
     async def handler(event: Event) -> None:
         started.set()
-        await asyncio.sleep(30)
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            if not swallows:
+                raise
 
     event = make_event()
     await store.append(event, bridge.route(event))
@@ -222,33 +233,6 @@ async def test_stopping_past_the_grace_gives_deliveries_back(store: SqlStore) ->
     [delivery] = await store.deliveries(event.id)
     assert (delivery.status, delivery.attempts) == ("pending", 0)
     assert "interrupted" in (delivery.last_error or "")
-
-
-async def test_a_handler_swallowing_the_stop_is_still_given_back(
-    store: SqlStore,
-) -> None:
-    """Cut off at stop, a handler that catches the cancellation has not succeeded."""
-    bridge = Bridge()
-    started = asyncio.Event()
-
-    @bridge.on("*", name="h")
-    async def handler(event: Event) -> None:
-        started.set()
-        try:
-            await asyncio.sleep(30)
-        except asyncio.CancelledError:
-            return
-
-    event = make_event()
-    await store.append(event, bridge.route(event))
-    worker = worker_for(store, bridge, grace_seconds=0.1)
-    worker.start()
-    await started.wait()
-
-    await worker.stop()
-
-    [delivery] = await store.deliveries(event.id)
-    assert (delivery.status, delivery.attempts) == ("pending", 0)
 
 
 async def test_a_crashed_workers_delivery_is_run_by_another(store: SqlStore) -> None:
