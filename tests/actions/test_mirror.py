@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from itertools import permutations
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 from fake_endpoints import ctx, fixture_event
 from mxbridge._actions import Templates
 from mxbridge._actions._mirror import MirrorAction, build_mirror
+from mxbridge._actions._mirror_db import MirrorDatabase
 
 PG_URLS = (
     "postgresql+psycopg://postgres@127.0.0.1:5432/test",
@@ -157,3 +159,34 @@ def _durations(action: MirrorAction) -> dict[str, float]:
     )
     with engine.connect() as conn:
         return {row.status: float(row.seconds) for row in conn.execute(query)}
+
+
+def test_processes_starting_together_create_the_tables_once(
+    mirror: MirrorAction,
+) -> None:
+    """Three mirrors of one fresh database, started at the same instant.
+
+    As ``serve`` and ``worker`` (or the test's own reader) do: each waits for
+    the first to create the tables, then finds them, instead of failing.
+    """
+    url, prefix = mirror.database.url, mirror.database.prefix
+    others = [MirrorDatabase(url, prefix=prefix) for _ in range(3)]
+    start = threading.Barrier(len(others))
+    errors: list[BaseException] = []
+
+    def open_one(database: MirrorDatabase) -> None:
+        start.wait()
+        try:
+            database.engine()
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one, args=(db,)) for db in others]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for database in others:
+        database.dispose()
+
+    assert errors == []

@@ -395,3 +395,16 @@ async def test_two_first_sightings_of_a_record_keep_the_newer(
     )
 
     assert (await store.known_records("workorder", ["78"]))["78"].version == (200, 200)
+
+
+async def test_stores_opened_together_on_a_fresh_database(store_url: str) -> None:
+    """serve and workers starting at once on a new database: one creates the tables."""
+    stores = [SqlStore(store_url) for _ in range(3)]
+
+    results = await asyncio.gather(
+        *(store.open() for store in stores), return_exceptions=True
+    )
+    for store in stores:
+        await store.close()
+
+    assert results == [None, None, None]

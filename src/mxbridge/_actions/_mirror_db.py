@@ -22,6 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from mxbridge._database import sqlite_engine, take_turns
 from mxbridge._errors import ConfigError
 
 __all__ = [
@@ -165,10 +166,12 @@ class MirrorDatabase:
             return self._engine
 
     def _create(self, engine: sa.Engine) -> None:
-        self.metadata.create_all(engine)
         history = self.histories["workorder"]
         history_name = f"{self.schema}.{history.name}" if self.schema else history.name
         with engine.begin() as conn:
+            # Two processes starting together on a fresh database: one creates.
+            take_turns(conn, "mxbridge mirror", self.prefix, self.schema or "")
+            self.metadata.create_all(conn)
             found = conn.execute(
                 sa.select(self.meta.c.value).where(self.meta.c.key == "version")
             ).scalar()
@@ -270,15 +273,7 @@ def _make_engine(url: str) -> sa.Engine:
     except sa.exc.ArgumentError as exc:
         raise ConfigError(f"settings.url: not a database URL: {exc}") from None
     if parsed.get_backend_name() == "sqlite":
-        engine = sa.create_engine(parsed, connect_args={"timeout": 30})
-
-        @sa.event.listens_for(engine, "connect")
-        def _wal(dbapi_connection: Any, _record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.close()
-
-        return engine
+        return sqlite_engine(parsed, lock_timeout=30)
     return sa.create_engine(parsed, pool_pre_ping=True)
 
 

@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from fnmatch import fnmatchcase
-from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -27,6 +26,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import PoolProxiedConnection
 
+from mxbridge._database import sqlite_engine, take_turns
 from mxbridge._errors import StoreError
 from mxbridge._events import Event
 from mxbridge._store import _hotpath as hot
@@ -142,30 +142,15 @@ class SqlStore:
         url = sa.engine.make_url(self.url)
         if url.get_backend_name() != "sqlite":
             return sa.create_engine(url, pool_pre_ping=True, pool_size=4)
-        if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         # Wait this long for another writer's lock, then fail: an edge that
         # answers 503 in time beats MaintainX giving up at 10 s.
-        engine = sa.create_engine(url, connect_args={"timeout": self._lock_timeout})
-        synchronous = self._synchronous.upper()
-
-        @sa.event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-            # Let SQLAlchemy's "begin" below own the transactions, not pysqlite.
-            dbapi_conn.isolation_level = None
-            cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute(f"PRAGMA synchronous={synchronous}")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.close()
-
-        @sa.event.listens_for(engine, "begin")
-        def _on_begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-        return engine
+        return sqlite_engine(
+            url, lock_timeout=self._lock_timeout, synchronous=self._synchronous
+        )
 
     def _create_schema(self, conn: Connection) -> None:
+        # Two processes starting together on a fresh database: one creates.
+        take_turns(conn, "mxbridge store schema")
         metadata.create_all(conn)
         found = conn.execute(
             sa.select(meta.c.value).where(meta.c.key == "schema_version")

@@ -9,7 +9,6 @@ the event about it occurred, both unix seconds.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from mxbridge._database import take_turns
 from mxbridge._store._schema import (
     event_records,
     events,
@@ -125,19 +125,6 @@ def _upsert(conn: Connection, table: sa.Table, row: dict[str, Any]) -> None:
     )
 
 
-def _take_turns(conn: Connection, *key: str) -> None:
-    """Make other transactions on the same `key` wait for this one to end.
-
-    SQLite writes one transaction at a time already; PostgreSQL takes an
-    advisory lock on a 64-bit digest of the key, held until commit.
-    """
-    if conn.dialect.name != "postgresql":
-        return
-    digest = hashlib.blake2b("\0".join(key).encode(), digest_size=8).digest()
-    number = int.from_bytes(digest, "big", signed=True)
-    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(number)))
-
-
 def _known(row: Any) -> KnownRecord:
     return KnownRecord(
         row.kind, row.record_id, row.updated_at, row.occurred_at, row.status, row.digest
@@ -173,7 +160,7 @@ def upsert_known(conn: Connection, records: Sequence[KnownRecord], now: float) -
     # In a fixed order, so that two transactions cannot each wait for the other.
     for kind in sorted({kind for kind, _ in ids}):
         # A record seen for the first time has no row to lock yet.
-        _take_turns(conn, "record_versions", kind)
+        take_turns(conn, "record_versions", kind)
         same = [rid for k, rid in ids if k == kind]
         found = select_known(conn, kind, same, lock=True)
         known.update({(kind, rid): v for rid, v in found.items()})
@@ -209,7 +196,7 @@ def guard(
     # Locked until commit: a second worker on the same record waits, then reads
     # this one's version, instead of both passing the check. The row lock alone
     # cannot do it the first time, when there is no row yet.
-    _take_turns(conn, handler, record.kind, record.record_id)
+    take_turns(conn, handler, record.kind, record.record_id)
     last = conn.execute(query.with_for_update()).first()
     if last is not None and (last.updated_at, last.occurred_at) > record.version:
         return GuardResult(stale=True, unchanged=last.digest == record.digest)
