@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	@echo "mxbridge listens on http://127.0.0.1:8080/webhooks/maintainx (store: ./mxbridge.db)"
+	@echo "mxbridge listens on http://127.0.0.1:8080/webhooks/maintainx (store: examples/mxbridge.db)"
 	@echo "send it a test event from another terminal:"
 	@echo "  MAINTAINX_WEBHOOK_SECRET=$(DEMO_SECRET) $(BIN)/mxbridge send-test workorder.created --config examples/mxbridge.toml"
 	@echo "then: $(BIN)/mxbridge events list --config examples/mxbridge.toml"
@@ -40,4 +40,4 @@ demo: $(STAMP)
 	BIN=$(BIN) ./scripts/demo.sh
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache mxbridge.db mxbridge.db-*
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache mxbridge.db mxbridge.db-* examples/mxbridge.db examples/mxbridge.db-*

@@ -21,6 +21,7 @@ import httpx
 
 from mxbridge._cli_options import app_option, config_option, when
 from mxbridge._config import DEFAULT_SOURCE, Config, load_config
+from mxbridge._database import sqlite_file
 from mxbridge._errors import MxbridgeError
 from mxbridge._logging import configure_logging, get_logger
 from mxbridge._rules.cli import rules_group
@@ -300,7 +301,9 @@ def events_prune(days: float | None, dry_run: bool, config_path: str | None) -> 
     if days is None:
         raise click.UsageError("give --older-than DAYS, or set [store] keep_days")
     before = time.time() - days * 86400
-    result = with_store(config, lambda store: store.prune(before, dry_run=dry_run))
+    result = _with_existing_store(
+        config, lambda store: store.prune(before, dry_run=dry_run)
+    )
     verb = "would remove" if dry_run else "removed"
     click.echo(
         f"{verb} {result.removed} event(s) received before {when(before)} UTC; "
@@ -361,7 +364,24 @@ cli.add_command(webhooks_group)
 def _with_store(
     config_path: str | None, action: Callable[[SqlStore], Awaitable[T]]
 ) -> T:
-    return with_store(load_config(config_path), action)
+    return _with_existing_store(load_config(config_path), action)
+
+
+def _with_existing_store(
+    config: Config, action: Callable[[SqlStore], Awaitable[T]]
+) -> T:
+    """`with_store` for commands that look into a store: one must be there.
+
+    Opening an SQLite file that does not exist would make an empty one, and
+    the command would say "no events" about the wrong place.
+    """
+    path = sqlite_file(config.store.url)
+    if path is not None and not path.exists():
+        raise click.ClickException(
+            f"no store at {path}: nothing has been received with this "
+            "configuration (is --config the one serve uses?)"
+        )
+    return with_store(config, action)
 
 
 def _one_line(text: str) -> str:

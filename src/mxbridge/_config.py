@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import httpx
+import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from mxbridge._database import sqlite_file
 from mxbridge._errors import ConfigError
 from mxbridge._events import resolve_event_type
 from mxbridge._maintainx._client import API_KEY_ENV, DEFAULT_BASE_URL
@@ -279,7 +281,7 @@ def load_config(
     file = _config_path(path, env)
     data = _read_toml(file) if file is not None else {}
     if file is not None:
-        data = _app_beside(data, file)
+        data = _store_beside(_app_beside(data, file), file)
     where = str(file) if file is not None else "configuration"
     data = _apply_environment(data, env, where)
     try:
@@ -321,6 +323,23 @@ def _app_beside(data: dict[str, Any], file: Path) -> dict[str, Any]:
     if not target.endswith(".py") or Path(target).is_absolute():
         return data
     return {**data, "app": f"{file.parent / target}{sep}{attribute}"}
+
+
+def _store_beside(data: dict[str, Any], file: Path) -> dict[str, Any]:
+    # A relative SQLite file is the configuration's neighbour too: every
+    # command given this configuration finds the same store.
+    store = data.get("store")
+    if not isinstance(store, dict) or not isinstance(store.get("url"), str):
+        return data
+    url: str = store["url"]
+    relative = sqlite_file(url)
+    if relative is None or relative.is_absolute():
+        return data
+    beside = sa.engine.make_url(url).set(
+        database=str(file.parent.absolute() / relative)
+    )
+    absolute = beside.render_as_string(hide_password=False)
+    return {**data, "store": {**store, "url": absolute}}
 
 
 def _apply_environment(

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 import tenacity
 from sqlalchemy.engine import Connection
 
-__all__ = ["sqlite_engine", "take_turns"]
+__all__ = ["sqlite_engine", "sqlite_file", "take_turns"]
 
 
 def sqlite_engine(
@@ -57,6 +57,20 @@ def sqlite_engine(
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of an SQLite URL; None for another database, memory or a bad URL."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        return None
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database:
+        return None
+    if database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
 
 
 def _is_locked(exc: BaseException) -> bool:

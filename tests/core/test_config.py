@@ -108,3 +108,25 @@ def test_a_relative_app_file_is_found_beside_the_configuration(tmp_path: Path) -
     config = load_config(path, {})
 
     assert config.app == f"{tmp_path / 'handlers.py'}:bridge"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        pytest.param("sqlite:///data/m.db", "sqlite:///{dir}/data/m.db", id="relative"),
+        pytest.param("sqlite:////srv/m.db", "sqlite:////srv/m.db", id="absolute"),
+        pytest.param("sqlite://", "sqlite://", id="memory"),
+        pytest.param(
+            "postgresql+psycopg://u@db/mx", "postgresql+psycopg://u@db/mx", id="pg"
+        ),
+    ],
+)
+def test_a_relative_sqlite_store_is_beside_the_configuration(
+    tmp_path: Path, url: str, expected: str
+) -> None:
+    """Every command given one file finds one store, wherever it is run from."""
+    path = write(tmp_path, f'[store]\nurl = "{url}"\n')
+
+    config = load_config(path, {})
+
+    assert config.store.url == expected.format(dir=tmp_path)

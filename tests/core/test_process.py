@@ -379,3 +379,20 @@ def test_serve_with_an_unreachable_store_is_one_line(bridgehead: Bridgehead) -> 
     assert result.returncode == 1
     assert result.stderr.strip().startswith("mxbridge: error: store error:")
     assert "hunter2" not in result.stderr + result.stdout
+
+
+def test_looking_into_a_store_that_is_not_there(bridgehead: Bridgehead) -> None:
+    """events list with a configuration nothing was received with: said, not made."""
+    elsewhere = bridgehead.root / "elsewhere"
+    elsewhere.mkdir()
+    config = elsewhere / "mxbridge.toml"
+    config.write_text('[store]\nurl = "sqlite:///mxbridge.db"\n')
+
+    result = bridgehead.cli("events", "list", "--config", str(config))
+
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"mxbridge: error: no store at {elsewhere / 'mxbridge.db'}: nothing has been "
+        "received with this configuration (is --config the one serve uses?)"
+    ]
+    assert not (elsewhere / "mxbridge.db").exists()
