@@ -13,6 +13,7 @@ import os
 import socket
 import sys
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -252,16 +253,24 @@ def events_show(event_id: str, config_path: str | None) -> None:
     click.echo(
         "deliveries" if deliveries else "deliveries: none (no handler wanted it)"
     )
+    # A re-armed delivery (dead retry, replay) counts its attempts afresh; the
+    # history numbers every attempt it ever had.
+    history = Counter(a.delivery_id for a in attempts)
     for d in deliveries:
         due = f" next {when(d.next_attempt_at)}" if d.status == "failed" else ""
-        click.echo(f"  #{d.id} {d.handler}: {d.status}, {d.attempts} attempt(s){due}")
+        count = f"{d.attempts} attempt(s)"
+        if history[d.id] > d.attempts:
+            count += f" since re-armed, {history[d.id]} in all"
+        click.echo(f"  #{d.id} {d.handler}: {d.status}, {count}{due}")
         if d.last_error:
             click.echo(f"     last error: {d.last_error.splitlines()[0]}")
+    seen: Counter[int] = Counter()
     for a in attempts:
+        seen[a.delivery_id] += 1
         took = round((a.finished_at - a.started_at) * 1000, 1)
         detail = f": {a.error.splitlines()[0]}" if a.error else ""
         click.echo(
-            f"  attempt #{a.delivery_id}.{a.number} {when(a.started_at)} "
+            f"  attempt #{a.delivery_id}.{seen[a.delivery_id]} {when(a.started_at)} "
             f"{a.outcome} {took} ms on {a.worker}{detail}"
         )
 
@@ -333,7 +342,7 @@ def dead_list(config_path: str | None, limit: int) -> None:
 
 
 @dead.command("retry")
-@click.argument("delivery_ids", nargs=-1, type=click.IntRange(1, 2**63 - 1))
+@click.argument("delivery_ids", nargs=-1, type=int)
 @click.option("--all", "retry_all", is_flag=True, help="Retry every dead delivery.")
 @config_option
 def dead_retry(
@@ -342,14 +351,18 @@ def dead_retry(
     """Re-arm dead deliveries by id (see `dead list`), or --all."""
     if bool(delivery_ids) == retry_all:
         raise click.UsageError("give delivery ids or --all, not both or neither")
+    if any(not 0 < number < 2**63 for number in delivery_ids):
+        raise click.UsageError(
+            "delivery ids are the numbers `mxbridge dead list` shows"
+        )
     ids = None if retry_all else list(dict.fromkeys(delivery_ids))
     count = _with_store(config_path, lambda store: store.retry_dead(ids))
-    click.echo(f"re-armed {count} dead deliver{'y' if count == 1 else 'ies'}")
     if ids is not None and count < len(ids):
         raise click.ClickException(
-            f"{len(ids) - count} of the ids given are not dead deliveries "
-            "(see `mxbridge dead list`)"
+            f"re-armed {count} of the {len(ids)} deliveries given: the others are "
+            "not dead (see `mxbridge dead list`)"
         )
+    click.echo(f"re-armed {count} dead deliver{'y' if count == 1 else 'ies'}")
 
 
 cli.add_command(sandbox_group)

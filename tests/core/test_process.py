@@ -230,6 +230,15 @@ def test_events_and_dead_commands(bridgehead: Bridgehead) -> None:
     dead = bridgehead.cli("dead", "list")
     retried = bridgehead.cli("dead", "retry", "--all")
 
+    not_dead = bridgehead.cli("dead", "retry", "999")
+    process = bridgehead.start()
+    try:
+        wait_for(lambda: len(bridgehead.handled) == 2)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    shown_again = bridgehead.cli("events", "show", event_id)
+
     assert event_id in listed.stdout
     assert "succeeded=1" in listed.stdout
     assert '"workOrderId": 1' in shown.stdout
@@ -237,6 +246,21 @@ def test_events_and_dead_commands(bridgehead: Bridgehead) -> None:
     assert "re-armed 1 delivery" in replayed.stdout
     assert dead.stdout.strip() == "no dead deliveries"
     assert "re-armed 0 dead deliveries" in retried.stdout
+    assert (not_dead.returncode, not_dead.stdout) == (1, "")
+    assert not_dead.stderr.strip().splitlines() == [
+        "mxbridge: error: re-armed 0 of the 1 deliveries given: the others are not "
+        "dead (see `mxbridge dead list`)"
+    ]
+    # The replay's attempt starts a new count; the history numbers both.
+    assert (
+        "record: succeeded, 1 attempt(s) since re-armed, 2 in all" in shown_again.stdout
+    )
+    numbered = [
+        line.split()[1]
+        for line in shown_again.stdout.splitlines()
+        if line.strip().startswith("attempt #")
+    ]
+    assert [n.split(".")[1] for n in numbered] == ["1", "2"]
 
 
 @pytest.mark.parametrize(
@@ -254,6 +278,8 @@ def test_events_and_dead_commands(bridgehead: Bridgehead) -> None:
         pytest.param(["serve", "--config", "/nonexistent.toml"], id="missing-config"),
         pytest.param(["serve", "--app", "no_such_module:bridge"], id="missing-app"),
         pytest.param(["dead", "retry"], id="retry-nothing"),
+        pytest.param(["dead", "retry", "nosuch"], id="retry-not-a-number"),
+        pytest.param(["dead", "retry", "0"], id="retry-zero"),
     ],
 )
 def test_bad_arguments_are_one_line_and_non_zero(
