@@ -82,8 +82,11 @@ def serve(
     # an unreachable store is one clear line.
     listening = _listen(settings.host, settings.port)
     with_store(config, lambda store: store.ping())
+    bound_host, bound_port = listening.getsockname()[:2]
+    shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
     get_logger().info(
         "starting",
+        listening=f"http://{shown_host}:{bound_port}/webhooks/maintainx",
         store=make_store(config).display_url,
         handlers=list(service.bridge.names()),
         sources=sorted(config.sources),
@@ -166,8 +169,17 @@ def send_test(
     config = load_config(config_path)
     source_config = config.sources.get(source)
     if secret is None:
-        if source_config is None or not source_config.secrets:
-            raise click.UsageError(f"no secret for source {source!r}: pass --secret")
+        if source_config is None:
+            known = ", ".join(sorted(config.sources)) or "none"
+            raise click.UsageError(
+                f"source {source!r} is not in the configuration (its sources: "
+                f"{known}); for a managed subscription's source, pass --secret"
+            )
+        if not source_config.secrets:
+            where = source_config.secrets_env or "its secrets"
+            raise click.UsageError(
+                f"source {source!r} has no secret: set {where}, or pass --secret"
+            )
         secret = source_config.secrets[0]
     if url is None:
         path = "/webhooks/maintainx" + (

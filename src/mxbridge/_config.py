@@ -377,7 +377,8 @@ def _apply_environment(
         if not all(from_env):
             raise ConfigError(
                 f"{where}: sources.{name}: environment variable {variable} holds an "
-                "empty or whitespace-only secret"
+                "empty or whitespace-only secret (secrets are separated by commas: "
+                "is there one too many?)"
             )
         source["secrets"] = [*source.get("secrets", []), *from_env]
     if sources:

@@ -71,9 +71,12 @@ def load_bridge(spec: str | None) -> Bridge:
     target, _, attribute = spec.partition(":")
     attribute = attribute or "bridge"
     module = _import(target)
-    found = getattr(module, attribute, None)
+    if not hasattr(module, attribute):
+        raise ConfigError(f"app {spec!r}: {target} has no {attribute!r}")
+    found = getattr(module, attribute)
     if not isinstance(found, Bridge):
-        raise ConfigError(f"app {spec!r}: {attribute!r} is not a mxbridge.Bridge")
+        kind = type(found).__name__
+        raise ConfigError(f"app {spec!r}: {attribute!r} is a {kind}, not a Bridge")
     return found
 
 
@@ -83,7 +86,7 @@ def _import(target: str) -> Any:
             path = Path(target).resolve()
             spec = importlib.util.spec_from_file_location(path.stem, path)
             if spec is None or spec.loader is None or not path.exists():
-                raise ConfigError(f"app file {target} does not exist")
+                raise ConfigError(f"app file {path} does not exist")
             module = importlib.util.module_from_spec(spec)
             sys.modules[path.stem] = module
             spec.loader.exec_module(module)
@@ -93,6 +96,13 @@ def _import(target: str) -> Any:
         return importlib.import_module(target)
     except (ImportError, ValueError, TypeError) as exc:
         raise ConfigError(f"app {target!r} cannot be imported: {exc}") from exc
+    except ConfigError:
+        raise
+    except Exception as exc:
+        # The user's own code failed while loading: say where, in one line.
+        raise ConfigError(
+            f"app {target!r} failed while loading: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def check_sources(config: Config) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from mxbridge import Bridge, Event
+from mxbridge._errors import ConfigError
 from mxbridge._events import dead_delivery_event, parse_event
+from mxbridge._service import load_bridge
 
 NOW = datetime(2026, 9, 21, tzinfo=UTC)
 STATUS_DONE = (
@@ -99,3 +103,35 @@ def test_default_handler_name_is_module_and_qualname() -> None:
     def mine(e: Event) -> None: ...
 
     assert bridge.names() == [f"{__name__}.{mine.__qualname__}"]
+
+
+@pytest.mark.parametrize(
+    ("source", "spec", "message"),
+    [
+        pytest.param(
+            "x = (\n", "app.py", "failed while loading: SyntaxError", id="syntax"
+        ),
+        pytest.param(
+            'raise RuntimeError("no ERP url")\n',
+            "app.py",
+            "failed while loading: RuntimeError: no ERP url",
+            id="raises",
+        ),
+        pytest.param("thing = 3\n", "app.py:nothere", "has no 'nothere'", id="missing"),
+        pytest.param(
+            "thing = 3\n",
+            "app.py:thing",
+            "'thing' is a int, not a Bridge",
+            id="not-a-bridge",
+        ),
+        pytest.param("", "nope.py", "/nope.py does not exist", id="no-file"),
+    ],
+)
+def test_an_app_that_does_not_load_says_why(
+    tmp_path: Path, source: str, spec: str, message: str
+) -> None:
+    """Whatever is wrong with the app file, a ConfigError saying what."""
+    (tmp_path / "app.py").write_text(source)
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_bridge(f"{tmp_path}/{spec}")

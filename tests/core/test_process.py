@@ -278,6 +278,10 @@ def test_events_and_dead_commands(bridgehead: Bridgehead) -> None:
         pytest.param(["serve", "--config", "/nonexistent.toml"], id="missing-config"),
         pytest.param(["serve", "--app", "no_such_module:bridge"], id="missing-app"),
         pytest.param(["dead", "retry"], id="retry-nothing"),
+        pytest.param(
+            ["send-test", "workorder.created", "--source", "nosuch"],
+            id="unknown-source",
+        ),
         pytest.param(["dead", "retry", "nosuch"], id="retry-not-a-number"),
         pytest.param(["dead", "retry", "0"], id="retry-zero"),
     ],
@@ -335,6 +339,8 @@ def test_logs_are_json_lines_without_secrets_or_signatures(
     signatures = [
         v.split("v1=")[1] for v in (*good.values(), *forged.values()) if "v1=" in v
     ]
+    [starting] = [line for line in lines if line.get("event") == "starting"]
+    assert starting["listening"] == bridgehead.url
     assert any(line.get("event") == "delivery received" for line in lines)
     assert any(line.get("reason") == "mismatch" for line in lines)
     assert SECRET not in log
