@@ -40,6 +40,12 @@ log = get_logger("mxbridge.worker")
 _LEASE_MARGIN = 30.0
 _MAX_ERROR_CHARS = 4000
 _COALESCE_SECONDS = 0.005
+# How long a sync handler may wait for a thread: well inside the lease margin.
+_THREAD_WAIT = _LEASE_MARGIN / 2
+
+
+class _NoThread(Exception):
+    """A sync handler could not start: no thread was free."""
 
 
 class Enricher(Protocol):
@@ -133,7 +139,11 @@ class Worker:
     async def _claim_some(self) -> int:
         free = self.concurrency - len(self._running)
         if free <= 0:
-            await asyncio.wait(list(self._running), return_when=asyncio.FIRST_COMPLETED)
+            # Full: wait for a handler to finish, or for a stop, whose grace
+            # period starts now, not when some handler happens to finish.
+            stop = asyncio.ensure_future(self._stopping.wait())
+            await asyncio.wait([*self._running, stop], return_when=FIRST_COMPLETED)
+            stop.cancel()
             return 1
         try:
             claims = await self.store.claim(self.owner, free, self._lease_seconds())
@@ -257,6 +267,8 @@ class Worker:
             await self._call(handler, event)
         except PermanentError as exc:
             return self._failure(claim, started, _describe(exc), None, permanent=True)
+        except _NoThread as exc:
+            return self._failure(claim, started, str(exc), None)
         except RetryableError as exc:
             return self._failure(claim, started, _describe(exc), exc.retry_after)
         except TimeoutError:
@@ -283,12 +295,23 @@ class Worker:
             loop.call_soon_threadsafe(_settle, started)
             handler.func(event)
 
-        finished = asyncio.wrap_future(self._threads.submit(run))
+        call = self._threads.submit(run)
+        finished = asyncio.wrap_future(call)
         try:
-            await asyncio.wait((started, finished), return_when=FIRST_COMPLETED)
+            await asyncio.wait(
+                (started, finished), timeout=_THREAD_WAIT, return_when=FIRST_COMPLETED
+            )
         except asyncio.CancelledError:
             finished.cancel()  # not started yet: it never will be
             raise
+        if not started.done() and call.cancel():
+            # Every thread is held by handlers that overran their timeout.
+            # Waiting on could outlast the lease and let another worker run
+            # this delivery at the same time; it has not run, so try later.
+            raise _NoThread(
+                f"no thread free within {_THREAD_WAIT:.0f} s: sync handlers "
+                "that overran their timeout hold them all"
+            )
         await asyncio.wait_for(finished, timeout)
 
     def _failure(

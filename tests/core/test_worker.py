@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -316,3 +317,66 @@ async def test_an_error_text_that_is_not_valid_unicode_is_recorded(
         delivery.last_error
         == "PermanentError: cannot read /data/r\\udce9sum\\udce9.pdf"
     )
+
+
+async def test_a_stop_at_full_concurrency_keeps_to_the_grace(store: SqlStore) -> None:
+    """Every slot busy with a long handler: the stop still cuts it off in time."""
+    bridge = Bridge()
+    started = asyncio.Event()
+
+    @bridge.on("*", name="h")
+    async def handler(event: Event) -> None:
+        started.set()
+        await asyncio.sleep(30)
+
+    for n in range(2):
+        await store.append(make_event(RAW.replace(b"7", str(n).encode(), 1)), ["h"])
+    worker = worker_for(store, bridge, grace_seconds=0.1, concurrency=1)
+    worker.start()
+    await started.wait()
+
+    await asyncio.wait_for(worker.stop(), 5)
+
+    assert await store.counts() == {"pending": 2}
+
+
+async def test_a_sync_handler_with_no_thread_free_is_not_run(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Threads all held by overrunning handlers: the next one is tried later.
+
+    Waiting on for a thread could outlast its lease, and another worker would
+    run the same delivery at the same time.
+    """
+    monkeypatch.setattr("mxbridge._worker._THREAD_WAIT", 0.3)
+    bridge = Bridge()
+    gate = threading.Event()
+    runs: list[str] = []
+    stuck, waiting = (make_event(RAW.replace(b"7", str(n).encode(), 1)) for n in (1, 2))
+    late = make_event(RAW.replace(b"7", b"3", 1))
+
+    @bridge.on("*", name="h", timeout=0.1)
+    def handler(event: Event) -> None:
+        runs.append(event.id)
+        if event.id != late.id:
+            gate.wait(10)
+
+    for event in (stuck, waiting, late):
+        await store.append(event, ["h"])
+    worker = worker_for(store, bridge, concurrency=1, grace_seconds=0.1)
+    worker.start()
+    try:
+        await until(lambda: last_error_of(store, late, "no thread free"))
+        ran_late = late.id in runs
+    finally:
+        gate.set()
+        await worker.stop()
+
+    assert not ran_late
+    assert sorted(set(runs) - {late.id}) == sorted([stuck.id, waiting.id])
+
+
+async def last_error_of(store: SqlStore, event: Event, text: str) -> bool:
+    """Whether the event's one delivery last failed with `text` in its error."""
+    [delivery] = await store.deliveries(event.id)
+    return text in (delivery.last_error or "")
