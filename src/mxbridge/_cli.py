@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import math
 import os
 import socket
 import sys
@@ -33,6 +34,7 @@ from mxbridge._service import (
     check_sources,
     load_bridge,
     make_store,
+    retention_cutoff,
     with_store,
 )
 from mxbridge._signing import SIMPLE_SIGNATURE_HEADER, hmac_hex, sign_delivery
@@ -306,7 +308,7 @@ def events_replay(event_id: str, config_path: str | None) -> None:
 @click.option(
     "--older-than",
     "days",
-    type=click.FloatRange(min=0, min_open=True),
+    type=float,
     help="Age in days; by default [store] keep_days.",
 )
 @click.option("--dry-run", is_flag=True, help="Count what would go; remove nothing.")
@@ -318,10 +320,12 @@ def events_prune(days: float | None, dry_run: bool, config_path: str | None) -> 
     their age. An SQLite file keeps its size and reuses the space.
     """
     config = load_config(config_path)
+    if days is not None and not (math.isfinite(days) and days > 0):
+        raise click.UsageError("--older-than: a number of days over 0")
     days = days if days is not None else config.store.keep_days
     if days is None:
         raise click.UsageError("give --older-than DAYS, or set [store] keep_days")
-    before = time.time() - days * 86400
+    before = retention_cutoff(days, time.time())
     result = _with_existing_store(
         config, lambda store: store.prune(before, dry_run=dry_run)
     )

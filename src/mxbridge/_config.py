@@ -111,7 +111,7 @@ class StoreConfig(_Section):
     url: str = "sqlite:///mxbridge.db"
     synchronous: Literal["full", "normal"] = "full"
     lock_timeout: PositiveFloat = 5.0
-    keep_days: PositiveFloat | None = None
+    keep_days: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
 
 
 class WorkerConfig(_Section):

@@ -28,7 +28,7 @@ from mxbridge._store import SqlStore, Store
 from mxbridge._subscriptions._sources import ManagedSources
 from mxbridge._worker import Worker
 
-__all__ = ["Service", "load_bridge", "make_store", "with_store"]
+__all__ = ["Service", "load_bridge", "make_store", "retention_cutoff", "with_store"]
 
 T = TypeVar("T")
 
@@ -59,6 +59,11 @@ def with_store(config: Config, action: Callable[[SqlStore], Awaitable[T]]) -> T:
             await store.close()
 
     return asyncio.run(run())
+
+
+def retention_cutoff(days: float, now: float) -> float:
+    """The receive time before which an event is `days` old; no earlier than 1970."""
+    return max(0.0, now - days * 86400)
 
 
 def load_bridge(spec: str | None) -> Bridge:
@@ -195,7 +200,7 @@ class Service:
         """Remove the events past `[store] keep_days` whose handlers are done."""
         keep_days = self.config.store.keep_days
         assert keep_days is not None
-        before = time.time() - keep_days * 86400
+        before = retention_cutoff(keep_days, time.time())
         return (await self.store.prune(before)).removed
 
     def app(self) -> Starlette:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
+import pytest
 
 from conftest import read_store, wait_for
 from mxbridge import Bridge
@@ -164,6 +165,23 @@ def test_prune_command(tmp_path: Path) -> None:
     ]
     remaining = read_store(url, lambda store: present(store, events))
     assert remaining == {"old dead", "old failed", "old pending", "new succeeded"}
+
+
+@pytest.mark.parametrize("days", ["nan", "inf", "0", "-1"])
+def test_prune_refuses_an_age_that_is_no_age(tmp_path: Path, days: str) -> None:
+    """NaN compares false with everything: taken as an age, it removed every event."""
+    url = f"sqlite:///{tmp_path / 'mxbridge.db'}"
+    config = tmp_path / "mxbridge.toml"
+    config.write_text(f'[store]\nurl = "{url}"\n')
+    events = with_filled_store(url)
+
+    refused = run_cli(config, "events", "prune", "--older-than", days)
+    ancient = run_cli(config, "events", "prune", "--older-than", "1e300")
+
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("mxbridge: error: --older-than: a number of days")
+    assert ancient.stdout.startswith("removed 0 event(s) received before 1970-01-01")
+    assert read_store(url, lambda store: present(store, events)) == set(events)
 
 
 def test_serve_prunes_by_itself_with_keep_days(tmp_path: Path, run_edge: Any) -> None:

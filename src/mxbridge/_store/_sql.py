@@ -558,12 +558,16 @@ class SqlStore:
         removed = kept = 0
         after = 0
         while True:
+            started = time.monotonic()
             step = await self._run(prune_step, after, before, batch, dry_run)
             removed += step.removed
             kept += step.kept
             after = step.last_seq
             if step.finished:
                 return PruneResult(removed, kept)
+            # As long again between batches: a writer in another process (the
+            # edge, while this is a command) gets the lock in between.
+            await asyncio.sleep(time.monotonic() - started)
 
     # -- managed subscriptions ----------------------------------------------
 
