@@ -16,7 +16,10 @@ import sqlalchemy as sa
 import tenacity
 from sqlalchemy.engine import Connection
 
-__all__ = ["sqlite_engine", "sqlite_file", "take_turns"]
+__all__ = ["READ_ONLY", "sqlite_engine", "sqlite_file", "take_turns"]
+
+# The execution option that marks a transaction as only reading.
+READ_ONLY = "mxbridge_read_only"
 
 
 def sqlite_engine(
@@ -54,7 +57,10 @@ def sqlite_engine(
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read-only transaction needs no lock in WAL mode: it sees a snapshot
+        # and neither waits for writers nor makes them wait.
+        reading = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
     return engine
 

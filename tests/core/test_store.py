@@ -408,3 +408,40 @@ async def test_stores_opened_together_on_a_fresh_database(store_url: str) -> Non
         await store.close()
 
     assert results == [None, None, None]
+
+
+async def test_a_lease_that_ran_out_counts_as_due(store: SqlStore) -> None:
+    """A worker died mid-attempt: its delivery is due again, and the backlog says so."""
+    await store.append(make_event(1), ["h"])
+    assert len(await store.claim("crashed", 10, lease_seconds=0.05)) == 1
+    held = await store.backlog()
+    await asyncio.sleep(0.1)
+
+    expired = await store.backlog()
+
+    assert held.counts["running"] == 1
+    assert held.oldest_due_at is None
+    assert expired.oldest_due_at is not None
+    assert expired.oldest_due_at <= time.time()
+
+
+async def test_reading_does_not_wait_for_another_writer(tmp_path: Path) -> None:
+    """Inspecting the store (events list, /metrics) while another process writes."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    store = SqlStore(url, lock_timeout=0.5)
+    await store.open()
+    await store.append(make_event(1), ["h"])
+    writer = sqlite3.connect(tmp_path / "store.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        listed = await store.list_events()
+        backlog = await store.backlog()
+        with pytest.raises(StoreError, match="locked"):
+            await store.append(make_event(2), ["h"])
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+        await store.close()
+
+    assert len(listed) == 1
+    assert backlog.counts["pending"] == 1

@@ -126,7 +126,8 @@ class Backlog:
     """Deliveries not yet succeeded, by status, and since when the oldest is due.
 
     `oldest_due_at` is the earliest `next_attempt_at` of a pending or failed
-    delivery, due or not; None when there is none.
+    delivery, due or not, or the end of a lease that has run out; None when
+    there is none.
     """
 
     counts: dict[str, int]

@@ -26,7 +26,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import PoolProxiedConnection
 
-from mxbridge._database import sqlite_engine, take_turns
+from mxbridge._database import READ_ONLY, sqlite_engine, take_turns
 from mxbridge._errors import StoreError
 from mxbridge._events import Event
 from mxbridge._store import _hotpath as hot
@@ -169,6 +169,10 @@ class SqlStore:
         """Run ``func(conn, *args)`` in one transaction on the store's thread."""
         return await self._in_thread(self._transaction, func, args)
 
+    async def _read(self, func: Callable[..., T], *args: Any) -> T:
+        """`_run` for a transaction that only reads: on SQLite it takes no lock."""
+        return await self._in_thread(self._read_transaction, func, args)
+
     async def _run_hot(self, func: Callable[..., T], *args: Any) -> T:
         """Run ``func(db, *args)`` in one transaction on SQLite's driver connection."""
         return await self._in_thread(self._hot_transaction, func, args)
@@ -189,14 +193,21 @@ class SqlStore:
         except _DATABASE_ERRORS as exc:
             raise StoreError(f"store error: {_first_line(exc)}") from exc
 
-    def _transaction(self, func: Callable[..., T], args: tuple[Any, ...]) -> T:
+    def _transaction(
+        self, func: Callable[..., T], args: tuple[Any, ...], *, read_only: bool = False
+    ) -> T:
         assert self._engine is not None
         try:
-            with self._engine.begin() as conn:
-                return func(conn, *args)
+            with self._engine.connect() as conn:
+                conn = conn.execution_options(**{READ_ONLY: read_only})
+                with conn.begin():
+                    return func(conn, *args)
         except (sa.exc.OperationalError, sqlite3.Error):
             self._reconnect()
             raise
+
+    def _read_transaction(self, func: Callable[..., T], args: tuple[Any, ...]) -> T:
+        return self._transaction(func, args, read_only=True)
 
     def _hot_transaction(self, func: Callable[..., T], args: tuple[Any, ...]) -> T:
         assert self._engine is not None
@@ -362,7 +373,7 @@ class SqlStore:
             row = conn.execute(sa.select(events).where(events.c.id == event_id)).first()
             return _row_event(row) if row is not None else None
 
-        return await self._run(query)
+        return await self._read(query)
 
     async def list_events(
         self,
@@ -373,7 +384,7 @@ class SqlStore:
         limit: int = 50,
     ) -> list[EventSummary]:
         """Events, newest first; see `Store.list_events`."""
-        return await self._run(self._list_events, status, name, resource_id, limit)
+        return await self._read(self._list_events, status, name, resource_id, limit)
 
     def _list_events(
         self,
@@ -442,7 +453,7 @@ class SqlStore:
             rows = conn.execute(select.order_by(deliveries.c.id))
             return [_delivery_record(row) for row in rows]
 
-        return await self._run(query)
+        return await self._read(query)
 
     async def attempts(self, event_id: str) -> list[AttemptRecord]:
         """Every attempt at the deliveries of one event, oldest first."""
@@ -468,7 +479,7 @@ class SqlStore:
                 for r in conn.execute(select)
             ]
 
-        return await self._run(query)
+        return await self._read(query)
 
     async def replay(self, event_id: str) -> int:
         """Re-arm every delivery of the event, whatever its status."""
@@ -483,7 +494,7 @@ class SqlStore:
             rows = conn.execute(select.order_by(d.updated_at.desc()).limit(limit))
             return [_delivery_record(row) for row in rows]
 
-        return await self._run(query)
+        return await self._read(query)
 
     async def retry_dead(self, delivery_ids: Sequence[int] | None) -> int:
         """Re-arm dead deliveries: the given ones, or all when None."""
@@ -521,7 +532,7 @@ class SqlStore:
             rows = conn.execute(sa.select(d.status, sa.func.count()).group_by(d.status))
             return {status: count for status, count in rows}
 
-        return await self._run(query)
+        return await self._read(query)
 
     async def backlog(self) -> Backlog:
         """Deliveries not yet succeeded; see `Store.backlog`."""
@@ -536,16 +547,25 @@ class SqlStore:
                 ).scalar_one()
                 for status in UNFINISHED
             }
-            oldest = [
+            since = [
                 conn.execute(
-                    sa.select(sa.func.min(d.next_attempt_at)).where(d.status == status)
+                    sa.select(sa.func.min(column)).where(d.status == status)
                 ).scalar_one()
-                for status in ("pending", "failed")
+                for status, column in (
+                    ("pending", d.next_attempt_at),
+                    ("failed", d.next_attempt_at),
+                    # A running delivery whose lease ran out is due again: its
+                    # worker stopped mid-attempt.
+                    ("running", d.lease_until),
+                )
             ]
-            found = [value for value in oldest if value is not None]
+            *waiting, lease = since
+            if lease is not None and lease <= self._clock():
+                waiting.append(lease)
+            found = [value for value in waiting if value is not None]
             return Backlog(counts, min(found) if found else None)
 
-        return await self._run(query)
+        return await self._read(query)
 
     async def prune(
         self, before: float, *, dry_run: bool = False, batch: int = 500
@@ -577,11 +597,11 @@ class SqlStore:
 
     async def list_subscriptions(self) -> list[SubscriptionRecord]:
         """Every remembered subscription, oldest first."""
-        return await self._run(_subs.select_all)
+        return await self._read(_subs.select_all)
 
     async def get_subscription(self, subscription_id: int) -> SubscriptionRecord | None:
         """The remembered subscription with this MaintainX id, if any."""
-        return await self._run(_subs.select_one, subscription_id)
+        return await self._read(_subs.select_one, subscription_id)
 
     async def set_subscription_status(self, subscription_id: int, status: str) -> None:
         """Record what MaintainX last said of a subscription (checked now)."""
