@@ -26,7 +26,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import PoolProxiedConnection
 
-from mxbridge._database import READ_ONLY, sqlite_engine, take_turns
+from mxbridge._database import READ_ONLY, sqlite_engine, sqlite_file, take_turns
 from mxbridge._errors import StoreError
 from mxbridge._events import Event
 from mxbridge._store import _hotpath as hot
@@ -88,7 +88,9 @@ class SqlStore:
         self._lock_timeout = lock_timeout
         self._clock = clock
         self.is_sqlite = _is_sqlite(url)
-        self._in_memory = self.is_sqlite and _in_memory(url)
+        # No file behind it (memory, or a URI we do not take apart): its
+        # connections are never replaced.
+        self._in_memory = self.is_sqlite and sqlite_file(url) is None
         self._engine: Engine | None = None
         self._executor: ThreadPoolExecutor | None = None
         # SQLite's hot path: a driver connection kept by the store's one thread.
@@ -704,11 +706,6 @@ def _is_sqlite(url: str) -> bool:
         return sa.engine.make_url(url).get_backend_name() == "sqlite"
     except sa.exc.ArgumentError:
         return False
-
-
-def _in_memory(url: str) -> bool:
-    database = sa.engine.make_url(url).database or ""
-    return database in ("", ":memory:") or "mode=memory" in url
 
 
 def _keyed(columns: Sequence[str], values: Sequence[Any]) -> dict[str, Any]:
