@@ -4,6 +4,10 @@ One logger for the package. Parts bind their context (event id, names, source,
 handler) and log one line per delivery received and per handler attempt. A last
 processor removes any value whose key looks like a secret or a signature, so a
 careless ``log.info(..., secret=...)`` still prints nothing sensitive.
+
+Writing a log line never raises: a full disk under the log file or a closed
+pipe loses the line, not the delivery being acknowledged or the worker's claim
+loop. Writes lost that way are counted (`log_writes_failed`).
 """
 
 from __future__ import annotations
@@ -11,13 +15,13 @@ from __future__ import annotations
 import functools
 import logging
 import sys
-from collections.abc import MutableMapping
-from typing import Any, TextIO
+from collections.abc import Callable, MutableMapping
+from typing import IO, Any, TextIO
 
 import orjson
 import structlog
 
-__all__ = ["configure_logging", "get_logger", "redact"]
+__all__ = ["configure_logging", "get_logger", "log_writes_failed", "redact"]
 
 _SENSITIVE = ("secret", "signature", "authorization", "api_key", "password", "token")
 _REDACTED = "[redacted]"
@@ -35,6 +39,34 @@ def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Any:
         if _is_sensitive(key):
             event[key] = _REDACTED
     return event
+
+
+class _Sink:
+    """A stream whose writes never raise; what it could not write is counted."""
+
+    dropped = 0
+
+    def __init__(self, stream: IO[Any]) -> None:
+        self._write: Callable[[Any], int] = stream.write
+        self._flush: Callable[[], None] = stream.flush
+
+    def write(self, data: Any) -> int:
+        try:
+            return self._write(data)
+        except (OSError, ValueError):  # full disk, closed pipe, closed file
+            _Sink.dropped += 1
+            return 0
+
+    def flush(self) -> None:
+        try:
+            self._flush()
+        except (OSError, ValueError):
+            _Sink.dropped += 1
+
+
+def log_writes_failed() -> int:
+    """Log writes lost since the process started (full disk, closed stream)."""
+    return _Sink.dropped
 
 
 def configure_logging(
@@ -60,7 +92,7 @@ def configure_logging(
     )
     # Libraries (uvicorn, SQLAlchemy) log through the standard library; send their
     # lines through the same renderer.
-    handler = logging.StreamHandler(out)
+    handler = logging.StreamHandler(_Sink(out))
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processors=[
@@ -81,15 +113,17 @@ def _output(out: TextIO, as_json: bool) -> tuple[Any, Any, Any]:
     JSON goes through orjson, and as bytes straight to the stream's buffer when
     it has one: the edge logs a line per delivery, so this is on its hot path.
     """
+    text_sink: Any = _Sink(out)
     if not as_json:
         console = structlog.dev.ConsoleRenderer(colors=out.isatty())
-        return console, console, structlog.PrintLoggerFactory(out)
+        return console, console, structlog.PrintLoggerFactory(text_sink)
     text = structlog.processors.JSONRenderer(serializer=_dumps_text)
     buffer = getattr(out, "buffer", None)
     if buffer is None:
-        return text, text, structlog.PrintLoggerFactory(out)
+        return text, text, structlog.PrintLoggerFactory(text_sink)
     as_bytes = structlog.processors.JSONRenderer(serializer=orjson.dumps)
-    return as_bytes, text, structlog.BytesLoggerFactory(buffer)
+    bytes_sink: Any = _Sink(buffer)
+    return as_bytes, text, structlog.BytesLoggerFactory(bytes_sink)
 
 
 def _dumps_text(value: Any, **options: Any) -> str:

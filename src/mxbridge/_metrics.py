@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from mxbridge._logging import log_writes_failed
+
 __all__ = ["Metrics"]
 
 
@@ -42,3 +44,9 @@ class Metrics:
             ["handler", "outcome"],
             registry=self.registry,
         )
+        self.log_writes_failed = Gauge(
+            "mxbridge_log_writes_failed",
+            "Log writes lost since the process started (full disk, closed stream).",
+            registry=self.registry,
+        )
+        self.log_writes_failed.set_function(log_writes_failed)

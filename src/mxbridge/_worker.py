@@ -147,8 +147,14 @@ class Worker:
             return 1
         try:
             claims = await self.store.claim(self.owner, free, self._lease_seconds())
-        except StoreError as exc:
-            log.error("claim failed", error=str(exc))
+        except Exception as exc:
+            # Whatever went wrong, the loop goes on: the edge keeps acknowledging,
+            # and a claim loop that ended would leave every delivery unhandled.
+            known = isinstance(exc, StoreError)
+            error = str(exc) if known else _describe(exc, with_trace=True)
+            log.error("claim failed", error=error)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.poll_interval)
             return 0
         for claim in claims:
             task = asyncio.get_running_loop().create_task(self._execute(claim))

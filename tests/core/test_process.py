@@ -81,9 +81,12 @@ class Bridgehead:
             check=False,
         )
 
-    def start(self, pause: float = 0, *extra: str) -> subprocess.Popen[bytes]:
-        """Start `mxbridge serve` and wait until it is ready."""
-        with (self.root / "serve.log").open("ab") as log:
+    def start(
+        self, pause: float = 0, *extra: str, log_to: Path | None = None
+    ) -> subprocess.Popen[bytes]:
+        """Start `mxbridge serve` (its log in serve.log) and wait until it is ready."""
+        log_path = log_to or self.root / "serve.log"
+        with log_path.open("ab") as log:
             process = subprocess.Popen(
                 [*MXBRIDGE, "serve", *extra],
                 env=self.env(pause),
@@ -92,7 +95,8 @@ class Bridgehead:
             )
         ready = f"http://127.0.0.1:{self.port}/readyz"
         wait_for(lambda: _answers(ready) or process.poll() is not None, timeout=20)
-        assert process.poll() is None, (self.root / "serve.log").read_text()
+        exited = log_path.read_text() if log_path.is_file() else "serve exited"
+        assert process.poll() is None, exited
         return process
 
 
@@ -346,6 +350,31 @@ def test_logs_are_json_lines_without_secrets_or_signatures(
     assert SECRET not in log
     assert "attacker-secret" not in log
     assert not any(signature in log for signature in signatures)
+
+
+def test_a_log_that_cannot_be_written_loses_no_delivery(
+    bridgehead: Bridgehead,
+) -> None:
+    """With its log on a full disk (/dev/full) the service still acknowledges,
+    handles, and counts the log writes it lost."""
+    process = bridgehead.start(log_to=Path("/dev/full"))
+    try:
+        with httpx.Client() as client:
+            acked = [send(bridgehead.url, n, client) for n in range(5)]
+            wait_for(lambda: set(bridgehead.handled) == set(acked), timeout=20)
+            page = client.get(bridgehead.url.replace("/webhooks/maintainx", "/metrics"))
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+    assert None not in acked
+    [lost] = [
+        line
+        for line in page.text.splitlines()
+        if line.startswith("mxbridge_log_writes_failed ")
+    ]
+    # At least a line per delivery received and per handler attempt.
+    assert float(lost.split()[1]) >= 10
 
 
 def test_a_separate_worker_process_runs_the_handlers(bridgehead: Bridgehead) -> None:

@@ -253,6 +253,34 @@ async def test_a_crashed_workers_delivery_is_run_by_another(store: SqlStore) -> 
     assert (delivery.status, delivery.attempts) == ("succeeded", 2)
 
 
+async def test_the_claim_loop_outlives_an_unforeseen_error(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim that raises something no store error covers is logged, and the
+    loop claims again: the edge goes on acknowledging, so it must not end."""
+    bridge = Bridge()
+    calls: list[Event] = []
+    bridge.add(calls.append, "*", name="h")
+    event = make_event()
+    await store.append(event, bridge.route(event))
+    faults = [RuntimeError("a fault nobody foresaw")]
+    claim = store.claim
+
+    async def faulty_claim(*args: Any) -> Any:
+        if faults:
+            raise faults.pop()
+        return await claim(*args)
+
+    monkeypatch.setattr(store, "claim", faulty_claim)
+    worker = worker_for(store, bridge)
+    worker.start()
+    await until(lambda: _is(store, event, ["succeeded"]))
+    await worker.stop()
+
+    assert not faults
+    assert len(calls) == 1
+
+
 async def _is(store: SqlStore, event: Event, expected: list[str]) -> bool:
     return await statuses(store, event) == expected
 
