@@ -457,3 +457,34 @@ def test_looking_into_a_store_that_is_not_there(bridgehead: Bridgehead) -> None:
         "received with this configuration (is --config the one serve uses?)"
     ]
     assert not (elsewhere / "mxbridge.db").exists()
+
+
+def test_looking_into_a_busy_store_waits_for_no_writer(bridgehead: Bridgehead) -> None:
+    """list and show only read: a writer holding the lock does not stop them."""
+    import sqlite3
+
+    process = bridgehead.start()
+    try:
+        with httpx.Client() as client:
+            event_id = send(bridgehead.url, 1, client)
+        wait_for(lambda: len(bridgehead.handled) == 1)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    assert event_id is not None
+
+    writer = sqlite3.connect(bridgehead.root / "mxbridge.db", isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        listed = bridgehead.cli("events", "list")
+        shown = bridgehead.cli("events", "show", event_id)
+        dead = bridgehead.cli("dead", "list")
+    finally:
+        writer.close()
+
+    assert (listed.returncode, shown.returncode, dead.returncode) == (0, 0, 0), (
+        listed.stderr + shown.stderr + dead.stderr
+    )
+    assert event_id in listed.stdout
+    assert "record: succeeded, 1 attempt(s)" in shown.stdout
+    assert dead.stdout.strip() == "no dead deliveries"

@@ -113,7 +113,10 @@ class SqlStore:
         self._executor = ThreadPoolExecutor(
             max_workers=1 if self.is_sqlite else 4, thread_name_prefix="mxbridge-store"
         )
-        await self._run(self._create_schema)
+        # Most opens find the schema in place: a read then suffices, and a
+        # command that only looks takes no write lock from a busy service.
+        if not await self._read(self._schema_is_current):
+            await self._run(self._create_schema)
 
     async def close(self) -> None:
         """Let pending appends commit, then disconnect."""
@@ -150,21 +153,18 @@ class SqlStore:
             url, lock_timeout=self._lock_timeout, synchronous=self._synchronous
         )
 
+    def _schema_is_current(self, conn: Connection) -> bool:
+        if not set(sa.inspect(conn).get_table_names()) >= set(metadata.tables):
+            return False
+        return _schema_version(conn) == SCHEMA_VERSION
+
     def _create_schema(self, conn: Connection) -> None:
         # Two processes starting together on a fresh database: one creates.
         take_turns(conn, "mxbridge store schema")
         metadata.create_all(conn)
-        found = conn.execute(
-            sa.select(meta.c.value).where(meta.c.key == "schema_version")
-        ).scalar()
-        if found is None:
+        if _schema_version(conn) is None:
             conn.execute(
                 meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION))
-            )
-        elif int(found) > SCHEMA_VERSION:
-            raise StoreError(
-                f"the store was written by a newer mxbridge (schema {found}, "
-                f"this one knows {SCHEMA_VERSION})"
             )
 
     async def _run(self, func: Callable[..., T], *args: Any) -> T:
@@ -698,6 +698,19 @@ def _insert_new(conn: Connection, new: Sequence[_Append], now: float) -> set[str
     if wanted:
         conn.execute(deliveries.insert(), wanted)
     return inserted
+
+
+def _schema_version(conn: Connection) -> int | None:
+    """The store's schema version; `StoreError` if a newer mxbridge wrote it."""
+    found = conn.execute(
+        sa.select(meta.c.value).where(meta.c.key == "schema_version")
+    ).scalar()
+    if found is not None and int(found) > SCHEMA_VERSION:
+        raise StoreError(
+            f"the store was written by a newer mxbridge (schema {found}, "
+            f"this one knows {SCHEMA_VERSION})"
+        )
+    return None if found is None else int(found)
 
 
 def _is_sqlite(url: str) -> bool:
