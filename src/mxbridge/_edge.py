@@ -57,6 +57,29 @@ _SIGNATURE_HEADERS = frozenset(
 
 log = get_logger("mxbridge.edge")
 
+# /readyz reports a delivery the store could not commit for this long after it,
+# unless one commits in between: a check that commits nothing new (a full disk
+# may still take a rewritten page) must not call ready a store that refuses
+# deliveries.
+_COMMIT_FAILURE_MEMORY = 30.0
+
+
+class _LastCommit:
+    """Whether the edge's latest commit of a delivery failed, when and why."""
+
+    def __init__(self) -> None:
+        self.failed_at: float | None = None
+        self.error = ""
+
+    def failed(self, when: float, error: str) -> None:
+        self.failed_at, self.error = when, error
+
+    def recent_failure(self, now: float) -> str | None:
+        if self.failed_at is None or now - self.failed_at > _COMMIT_FAILURE_MEMORY:
+            return None
+        ago = max(0.0, now - self.failed_at)
+        return f"a delivery could not be committed {ago:.0f} s ago: {self.error}"
+
 
 class _Rejected(Exception):
     def __init__(self, status: int, reason: str, message: str) -> None:
@@ -86,6 +109,7 @@ def create_app(
     duplicate. `on_received` is told the source of each delivery stored.
     """
     stats = metrics or Metrics()
+    last_commit = _LastCommit()
 
     async def receive(request: Request) -> Response:
         started = time.perf_counter()
@@ -127,13 +151,16 @@ def create_app(
                 deadline.reschedule(asyncio.get_running_loop().time() + commit_timeout)
                 result = await store.append(event, handlers)
         except StoreError as exc:
+            last_commit.failed(clock(), str(exc))
             raise _unavailable(exc) from exc
         except TimeoutError as exc:
             if committing:
                 message = f"the store did not commit within {commit_timeout} s"
+                last_commit.failed(clock(), message)
                 raise _Rejected(503, "store_unavailable", message) from exc
             message = f"body not received within {read_timeout} s"
             raise _Rejected(408, "read_timeout", message) from exc
+        last_commit.failed_at = None
         if not handlers and not result.duplicate:
             log.info(
                 "no handler wants this event",
@@ -172,6 +199,9 @@ def create_app(
             await store.ping()
         except StoreError as exc:
             return JSONResponse({"status": "unavailable", "reason": str(exc)}, 503)
+        failure = last_commit.recent_failure(clock())
+        if failure is not None:
+            return JSONResponse({"status": "unavailable", "reason": failure}, 503)
         return JSONResponse({"status": "ready"})
 
     async def metrics_endpoint(_request: Request) -> Response:

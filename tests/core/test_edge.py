@@ -253,12 +253,19 @@ def test_store_that_cannot_commit_is_503(run_edge: Any) -> None:
         finally:
             holder.execute("ROLLBACK")
             holder.close()
+        # The store answers again, but the last delivery did not commit.
+        not_ready = httpx.get(edge.url + "/readyz")
         after = edge.deliver(NEW_WORK_ORDER)
+        ready = httpx.get(edge.url + "/readyz")
 
     assert locked.status_code == 503
     assert locked.json()["reason"] == "store_unavailable"
+    assert not_ready.status_code == 503
+    assert not_ready.json()["reason"].startswith("a delivery could not be committed")
+    assert "database is locked" in not_ready.json()["reason"]
     assert after.status_code == 200
     assert after.json()["status"] == "accepted"
+    assert ready.json() == {"status": "ready"}
 
 
 def test_no_bad_input_produces_a_500(run_edge: Any) -> None:
@@ -433,7 +440,8 @@ def set_immutable(path: Path, on: bool) -> bool:
 def test_a_store_that_could_not_be_written_recovers(
     run_edge: Any, tmp_path: Path
 ) -> None:
-    """Started on a file it cannot write: 503 and not ready; then, once it can, both.
+    """Started on a file it cannot write: 503 and not ready; then, once it can,
+    accepted and ready.
 
     SQLite opens such a file read-only and a connection stays so for good: the
     edge must open fresh ones, not answer 503 until restarted.
@@ -448,8 +456,8 @@ def test_a_store_that_could_not_be_written_recovers(
             refused = edge.deliver(NEW_WORK_ORDER)
             not_ready = httpx.get(edge.url + "/readyz")
             set_immutable(store_file, False)
-            ready = httpx.get(edge.url + "/readyz")
             accepted = edge.deliver(NEW_WORK_ORDER)
+            ready = httpx.get(edge.url + "/readyz")
             wait_for(lambda: len(seen) == 1)
     finally:
         set_immutable(store_file, False)
