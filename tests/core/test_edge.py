@@ -334,6 +334,39 @@ def test_metrics_show_the_backlog_and_the_dead(run_edge: Any) -> None:
     assert 0.3 <= metric(waiting, "mxbridge_oldest_due_age_seconds") < 60
 
 
+def test_metrics_do_not_wait_behind_a_waiting_write(run_edge: Any) -> None:
+    """While a delivery waits for another process's write lock, /metrics still
+    reads the backlog: in WAL mode a read needs no lock, and waits for no write."""
+    bridge, _ = recording_bridge()
+    with run_edge(
+        bridge, store={"lock_timeout": 10}, worker={"enabled": False}
+    ) as edge:
+        edge.deliver(NEW_WORK_ORDER)
+        path = edge.service.config.store.url.removeprefix("sqlite:///")
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        answers: list[httpx.Response] = []
+        second = NEW_WORK_ORDER.replace(b"}", b', "note": "second"}', 1)
+        sender = threading.Thread(target=lambda: answers.append(edge.deliver(second)))
+        try:
+            sender.start()
+            time.sleep(0.5)  # ample for it to reach the store and wait there
+            try:
+                page: str | None = httpx.get(edge.url + "/metrics", timeout=3).text
+            except httpx.TimeoutException:
+                page = None
+            still_waiting = sender.is_alive()
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+            sender.join(timeout=15)
+
+    assert page is not None, "/metrics waited for the write lock"
+    assert metric(page, 'mxbridge_deliveries{status="pending"}') == 1
+    assert still_waiting
+    assert [answer.status_code for answer in answers] == [200]
+
+
 def test_health_and_readiness(run_edge: Any) -> None:
     """/healthz answers while alive, /readyz when the store answers."""
     bridge, _ = recording_bridge()

@@ -93,6 +93,7 @@ class SqlStore:
         self._in_memory = self.is_sqlite and sqlite_file(url) is None
         self._engine: Engine | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._reader: ThreadPoolExecutor | None = None
         # SQLite's hot path: a driver connection kept by the store's one thread.
         self._hot = hot.Statements() if self.is_sqlite else None
         self._driver: PoolProxiedConnection | None = None
@@ -113,6 +114,11 @@ class SqlStore:
         self._executor = ThreadPoolExecutor(
             max_workers=1 if self.is_sqlite else 4, thread_name_prefix="mxbridge-store"
         )
+        if self.is_sqlite and not self._in_memory:
+            # Reads of an SQLite file on a thread of their own: in WAL mode they
+            # need no lock, so /metrics and the commands that only look do not
+            # queue behind the writes (an in-memory database is one connection).
+            self._reader = ThreadPoolExecutor(1, thread_name_prefix="mxbridge-read")
         # Most opens find the schema in place: a read then suffices, and a
         # command that only looks takes no write lock from a busy service.
         if not await self._read(self._schema_is_current):
@@ -127,6 +133,9 @@ class SqlStore:
             self._executor.submit(self._drop_driver).result()
             self._executor.shutdown(wait=True)
             self._executor = None
+        if self._reader is not None:
+            self._reader.shutdown(wait=True)
+            self._reader = None
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
@@ -173,7 +182,7 @@ class SqlStore:
 
     async def _read(self, func: Callable[..., T], *args: Any) -> T:
         """`_run` for a transaction that only reads: on SQLite it takes no lock."""
-        return await self._in_thread(self._read_transaction, func, args)
+        return await self._in_thread(self._read_transaction, func, args, self._reader)
 
     async def _run_hot(self, func: Callable[..., T], *args: Any) -> T:
         """Run ``func(db, *args)`` in one transaction on SQLite's driver connection."""
@@ -184,12 +193,15 @@ class SqlStore:
         transaction: Callable[[Callable[..., T], tuple[Any, ...]], T],
         func: Callable[..., T],
         args: tuple[Any, ...],
+        executor: ThreadPoolExecutor | None = None,
     ) -> T:
-        if self._engine is None or self._executor is None:
+        """Run `transaction` on the store's thread (or `executor`) off the loop."""
+        executor = executor or self._executor
+        if self._engine is None or executor is None:
             raise StoreError("the store is not open")
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, transaction, func, args)
+            return await loop.run_in_executor(executor, transaction, func, args)
         except StoreError:
             raise
         except _DATABASE_ERRORS as exc:
@@ -205,7 +217,9 @@ class SqlStore:
                 with conn.begin():
                     return func(conn, *args)
         except (sa.exc.OperationalError, sqlite3.Error):
-            self._reconnect()
+            # A read may run on the reader thread: the driver connection is
+            # the store thread's to replace.
+            self._reconnect(driver=not read_only)
             raise
 
     def _read_transaction(self, func: Callable[..., T], args: tuple[Any, ...]) -> T:
@@ -227,7 +241,7 @@ class SqlStore:
             self._reconnect()
             raise
 
-    def _reconnect(self) -> None:
+    def _reconnect(self, *, driver: bool = True) -> None:
         """After an SQLite error, open fresh connections for the next transaction.
 
         A connection SQLite opened while the file could not be written stays
@@ -237,7 +251,8 @@ class SqlStore:
         """
         if self._engine is None or not self.is_sqlite or self._in_memory:
             return
-        self._drop_driver()
+        if driver:
+            self._drop_driver()
         self._engine.dispose()
 
     def _drop_driver(self) -> None:
