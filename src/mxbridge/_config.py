@@ -315,14 +315,14 @@ def _read_toml(file: Path) -> dict[str, Any]:
 
 def _app_beside(data: dict[str, Any], file: Path) -> dict[str, Any]:
     # A relative file.py in `app` is the configuration's neighbour, wherever
-    # mxbridge is started from.
+    # mxbridge is started from; `~` is the user's home.
     app = data.get("app")
     if not isinstance(app, str):
         return data
     target, sep, attribute = app.partition(":")
-    if not target.endswith(".py") or Path(target).is_absolute():
+    if not target.endswith(".py"):
         return data
-    return {**data, "app": f"{file.parent / target}{sep}{attribute}"}
+    return {**data, "app": f"{file.parent / Path(target).expanduser()}{sep}{attribute}"}
 
 
 def _store_beside(data: dict[str, Any], file: Path) -> dict[str, Any]:
@@ -332,12 +332,14 @@ def _store_beside(data: dict[str, Any], file: Path) -> dict[str, Any]:
     if not isinstance(store, dict) or not isinstance(store.get("url"), str):
         return data
     url: str = store["url"]
-    relative = sqlite_file(url)
-    if relative is None or relative.is_absolute():
+    named = sqlite_file(url)
+    if named is None:
         return data
-    beside = sa.engine.make_url(url).set(
-        database=str(file.parent.absolute() / relative)
-    )
+    # `~` is the user's home; an absolute path stays as it is.
+    path = file.parent.absolute() / named.expanduser()
+    if path == named:
+        return data
+    beside = sa.engine.make_url(url).set(database=str(path))
     absolute = beside.render_as_string(hide_password=False)
     return {**data, "store": {**store, "url": absolute}}
 

@@ -110,11 +110,19 @@ def test_a_relative_app_file_is_found_beside_the_configuration(tmp_path: Path) -
     assert config.app == f"{tmp_path / 'handlers.py'}:bridge"
 
 
+def test_an_app_file_in_the_home_directory(tmp_path: Path) -> None:
+    """`~` in app is the user's home, not a folder named ~ beside the file."""
+    path = write(tmp_path, 'app = "~/handlers.py:bridge"\n')
+
+    assert load_config(path, {}).app == f"{Path.home() / 'handlers.py'}:bridge"
+
+
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
         pytest.param("sqlite:///data/m.db", "sqlite:///{dir}/data/m.db", id="relative"),
         pytest.param("sqlite:////srv/m.db", "sqlite:////srv/m.db", id="absolute"),
+        pytest.param("sqlite:///~/m.db", "sqlite:///{home}/m.db", id="home"),
         pytest.param("sqlite://", "sqlite://", id="memory"),
         pytest.param(
             "postgresql+psycopg://u@db/mx", "postgresql+psycopg://u@db/mx", id="pg"
@@ -129,4 +137,4 @@ def test_a_relative_sqlite_store_is_beside_the_configuration(
 
     config = load_config(path, {})
 
-    assert config.store.url == expected.format(dir=tmp_path)
+    assert config.store.url == expected.format(dir=tmp_path, home=Path.home())
