@@ -315,14 +315,15 @@ def _read_toml(file: Path) -> dict[str, Any]:
 
 def _app_beside(data: dict[str, Any], file: Path) -> dict[str, Any]:
     # A relative file.py in `app` is the configuration's neighbour, wherever
-    # mxbridge is started from; `~` is the user's home.
+    # mxbridge is started from.
     app = data.get("app")
     if not isinstance(app, str):
         return data
     target, sep, attribute = app.partition(":")
     if not target.endswith(".py"):
         return data
-    return {**data, "app": f"{file.parent / Path(target).expanduser()}{sep}{attribute}"}
+    path = file.parent / _home(Path(target), f"{file}: app")
+    return {**data, "app": f"{path}{sep}{attribute}"}
 
 
 def _store_beside(data: dict[str, Any], file: Path) -> dict[str, Any]:
@@ -331,17 +332,33 @@ def _store_beside(data: dict[str, Any], file: Path) -> dict[str, Any]:
     store = data.get("store")
     if not isinstance(store, dict) or not isinstance(store.get("url"), str):
         return data
-    url: str = store["url"]
+    url = _sqlite_path(store["url"], file, f"{file}: store.url")
+    return {**data, "store": {**store, "url": url}}
+
+
+def _sqlite_path(url: str, beside: Path | None, where: str) -> str:
+    """`url` with its SQLite file's `~` expanded, and relative to `beside`'s folder.
+
+    Any other URL, and an absolute file, is left as it is.
+    """
     named = sqlite_file(url)
     if named is None:
-        return data
-    # `~` is the user's home; an absolute path stays as it is.
-    path = file.parent.absolute() / named.expanduser()
+        return url
+    path = _home(named, where)
+    if beside is not None:
+        path = beside.parent.absolute() / path
     if path == named:
-        return data
-    beside = sa.engine.make_url(url).set(database=str(path))
-    absolute = beside.render_as_string(hide_password=False)
-    return {**data, "store": {**store, "url": absolute}}
+        return url
+    moved = sa.engine.make_url(url).set(database=str(path))
+    return moved.render_as_string(hide_password=False)
+
+
+def _home(path: Path, where: str) -> Path:
+    """`path` with a leading `~` or `~user` made that home directory."""
+    try:
+        return path.expanduser()
+    except RuntimeError as exc:  # no such user, or no home to be found
+        raise ConfigError(f"{where}: {path}: {exc}") from None
 
 
 def _apply_environment(
@@ -350,7 +367,9 @@ def _apply_environment(
     data = dict(data)
     store = data.get("store", {})
     if env.get(STORE_URL_ENV) and isinstance(store, dict):
-        data["store"] = {**store, "url": env[STORE_URL_ENV]}
+        # Relative to the current directory, as any path given in a shell.
+        url = _sqlite_path(env[STORE_URL_ENV], None, STORE_URL_ENV)
+        data["store"] = {**store, "url": url}
     found = data.get("sources", {})
     if not isinstance(found, dict) or not all(
         isinstance(v, dict) for v in found.values()

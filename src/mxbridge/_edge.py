@@ -65,19 +65,24 @@ _COMMIT_FAILURE_MEMORY = 30.0
 
 
 class _LastCommit:
-    """Whether the edge's latest commit of a delivery failed, when and why."""
+    """Whether the edge's latest commit of a delivery failed, when and why.
+
+    Timed by `time.monotonic`: a wall clock stepped back must not stretch it.
+    """
 
     def __init__(self) -> None:
         self.failed_at: float | None = None
         self.error = ""
 
-    def failed(self, when: float, error: str) -> None:
-        self.failed_at, self.error = when, error
+    def failed(self, error: str) -> None:
+        self.failed_at, self.error = time.monotonic(), error
 
-    def recent_failure(self, now: float) -> str | None:
-        if self.failed_at is None or now - self.failed_at > _COMMIT_FAILURE_MEMORY:
+    def recent_failure(self) -> str | None:
+        if self.failed_at is None:
             return None
-        ago = max(0.0, now - self.failed_at)
+        ago = time.monotonic() - self.failed_at
+        if ago > _COMMIT_FAILURE_MEMORY:
+            return None
         return f"a delivery could not be committed {ago:.0f} s ago: {self.error}"
 
 
@@ -151,12 +156,12 @@ def create_app(
                 deadline.reschedule(asyncio.get_running_loop().time() + commit_timeout)
                 result = await store.append(event, handlers)
         except StoreError as exc:
-            last_commit.failed(clock(), str(exc))
+            last_commit.failed(str(exc))
             raise _unavailable(exc) from exc
         except TimeoutError as exc:
             if committing:
                 message = f"the store did not commit within {commit_timeout} s"
-                last_commit.failed(clock(), message)
+                last_commit.failed(message)
                 raise _Rejected(503, "store_unavailable", message) from exc
             message = f"body not received within {read_timeout} s"
             raise _Rejected(408, "read_timeout", message) from exc
@@ -199,7 +204,7 @@ def create_app(
             await store.ping()
         except StoreError as exc:
             return JSONResponse({"status": "unavailable", "reason": str(exc)}, 503)
-        failure = last_commit.recent_failure(clock())
+        failure = last_commit.recent_failure()
         if failure is not None:
             return JSONResponse({"status": "unavailable", "reason": failure}, 503)
         return JSONResponse({"status": "ready"})

@@ -7,7 +7,7 @@ careless ``log.info(..., secret=...)`` still prints nothing sensitive.
 
 Writing a log line never raises: a full disk under the log file or a closed
 pipe loses the line, not the delivery being acknowledged or the worker's claim
-loop. Writes lost that way are counted (`log_writes_failed`).
+loop. Lines lost that way are counted (`log_lines_lost`).
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+import threading
 from collections.abc import Callable, MutableMapping
 from typing import IO, Any, TextIO
 
 import orjson
 import structlog
 
-__all__ = ["configure_logging", "get_logger", "log_writes_failed", "redact"]
+__all__ = ["configure_logging", "get_logger", "log_lines_lost", "redact"]
 
 _SENSITIVE = ("secret", "signature", "authorization", "api_key", "password", "token")
 _REDACTED = "[redacted]"
@@ -42,30 +43,40 @@ def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Any:
 
 
 class _Sink:
-    """A stream whose writes never raise; what it could not write is counted."""
+    """A stream whose writes never raise; the lines it could not write are counted.
+
+    Each line ends with a flush (structlog's loggers and the standard library's
+    handler flush after every line), so a line is lost at most once per flush.
+    """
 
     dropped = 0
+    _count_lock = threading.Lock()
 
     def __init__(self, stream: IO[Any]) -> None:
         self._write: Callable[[Any], int] = stream.write
         self._flush: Callable[[], None] = stream.flush
+        self._failed = False
 
     def write(self, data: Any) -> int:
         try:
             return self._write(data)
         except (OSError, ValueError):  # full disk, closed pipe, closed file
-            _Sink.dropped += 1
+            self._failed = True
             return 0
 
     def flush(self) -> None:
         try:
             self._flush()
         except (OSError, ValueError):
-            _Sink.dropped += 1
+            self._failed = True
+        if self._failed:
+            self._failed = False
+            with _Sink._count_lock:
+                _Sink.dropped += 1
 
 
-def log_writes_failed() -> int:
-    """Log writes lost since the process started (full disk, closed stream)."""
+def log_lines_lost() -> int:
+    """Log lines lost since the process started (full disk, closed stream)."""
     return _Sink.dropped
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from mxbridge._logging import log_writes_failed
+from mxbridge._logging import log_lines_lost
 
 __all__ = ["Metrics"]
 
@@ -44,9 +44,9 @@ class Metrics:
             ["handler", "outcome"],
             registry=self.registry,
         )
-        self.log_writes_failed = Gauge(
-            "mxbridge_log_writes_failed",
-            "Log writes lost since the process started (full disk, closed stream).",
+        self.log_lines_lost = Gauge(
+            "mxbridge_log_lines_lost",
+            "Log lines lost since the process started (full disk, closed stream).",
             registry=self.registry,
         )
-        self.log_writes_failed.set_function(log_writes_failed)
+        self.log_lines_lost.set_function(log_lines_lost)

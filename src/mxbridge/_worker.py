@@ -117,8 +117,10 @@ class Worker:
         log.info("worker started", worker=self.owner, concurrency=self.concurrency)
         while not self._stopping.is_set():
             free = self.concurrency - len(self._running)
-            # Fewer than asked for: nothing more is due now.
-            if await self._claim_some() < free:
+            claimed = await self._claim_some()
+            # Fewer than asked for: nothing more is due now. (None: the claim
+            # failed, and the pause after it is over.)
+            if claimed is not None and claimed < free:
                 await self._idle()
         await self._drain()
         log.info("worker stopped", worker=self.owner)
@@ -128,7 +130,7 @@ class Worker:
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
             claimed = await self._claim_some()
-            if not claimed and not self._running:
+            if claimed == 0 and not self._running:
                 return
             if self._running:
                 await asyncio.wait(
@@ -136,7 +138,12 @@ class Worker:
                 )
         raise TimeoutError(f"deliveries still due after {limit} s")
 
-    async def _claim_some(self) -> int:
+    async def _claim_some(self) -> int | None:
+        """Claim what is due, as much as there is room for; how many.
+
+        None when the claim failed: it is logged, and the worker has paused
+        for `poll_interval` (or until a stop).
+        """
         free = self.concurrency - len(self._running)
         if free <= 0:
             # Full: wait for a handler to finish, or for a stop, whose grace
@@ -155,7 +162,7 @@ class Worker:
             log.error("claim failed", error=error)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.poll_interval)
-            return 0
+            return None
         for claim in claims:
             task = asyncio.get_running_loop().create_task(self._execute(claim))
             self._running[task] = claim

@@ -138,3 +138,29 @@ def test_a_relative_sqlite_store_is_beside_the_configuration(
     config = load_config(path, {})
 
     assert config.store.url == expected.format(dir=tmp_path, home=Path.home())
+
+
+def test_home_in_the_store_url_from_the_environment() -> None:
+    """MXBRIDGE_STORE_URL=sqlite:///~/m.db is the user's home too."""
+    config = load_config(None, {"MXBRIDGE_STORE_URL": "sqlite:///~/m.db"})
+
+    assert config.store.url == f"sqlite:///{Path.home()}/m.db"
+
+
+@pytest.mark.parametrize(
+    ("content", "key"),
+    [
+        pytest.param('app = "~nosuchuser-mx/h.py:bridge"\n', "app", id="app"),
+        pytest.param(
+            '[store]\nurl = "sqlite:///~nosuchuser-mx/m.db"\n', "store.url", id="store"
+        ),
+    ],
+)
+def test_a_home_that_does_not_exist_names_the_key(
+    tmp_path: Path, content: str, key: str
+) -> None:
+    """~user for no such user is a configuration error naming the key."""
+    path = write(tmp_path, content)
+
+    with pytest.raises(ConfigError, match=rf"^{path}: {key}: ~nosuchuser-mx"):
+        load_config(path, {})

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from mxbridge._logging import configure_logging, get_logger
+from mxbridge._logging import configure_logging, get_logger, log_lines_lost
 
 
 @pytest.fixture(autouse=True)
@@ -52,3 +52,22 @@ def test_level_filters_lines() -> None:
     assert [json.loads(line)["event"] for line in out.getvalue().splitlines()] == [
         "loud"
     ]
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+def test_a_log_that_cannot_be_written_raises_nothing_and_counts_lines(
+    fmt: str,
+) -> None:
+    """On a full disk (/dev/full) logging goes on; each lost line counts once."""
+    full = open("/dev/full", "w")  # noqa: SIM115 - closed below, where it fails
+    configure_logging("info", fmt, stream=full)
+    before = log_lines_lost()
+
+    for n in range(3):
+        get_logger("t").info("lost", n=n)
+    logging.getLogger("library").warning("lost too")
+
+    assert log_lines_lost() - before == 4
+    # What is still buffered cannot be written either.
+    with pytest.raises(OSError, match="No space left"):
+        full.close()

@@ -371,7 +371,7 @@ def test_a_log_that_cannot_be_written_loses_no_delivery(
     [lost] = [
         line
         for line in page.text.splitlines()
-        if line.startswith("mxbridge_log_writes_failed ")
+        if line.startswith("mxbridge_log_lines_lost ")
     ]
     # At least a line per delivery received and per handler attempt.
     assert float(lost.split()[1]) >= 10
