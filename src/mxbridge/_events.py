@@ -374,12 +374,15 @@ def parse_event(
 
 
 def _check_text(*values: str | None) -> None:
-    # JSON may escape lone surrogates ("\ud800"); they are no text to store.
+    # JSON may escape lone surrogates ("\ud800") and NUL ("\u0000"); neither is
+    # text a database column takes (PostgreSQL refuses NUL in any text).
     for value in values:
         if value is None:
             continue
         if len(value) > 200:
             raise PayloadError("event name or record id is over 200 characters")
+        if "\x00" in value:
+            raise PayloadError("event name or record id holds a NUL character")
         try:
             value.encode("utf-8")
         except UnicodeEncodeError as exc:

@@ -370,6 +370,8 @@ def _describe(exc: BaseException, *, with_trace: bool = False) -> str:
         trace = "".join(traceback.format_exception(exc))
         text = f"{text}\n{trace}"
     # A lone surrogate (a file name read with surrogateescape, say) is no text
-    # a database or a JSON log line takes: spell it out instead.
+    # a database or a JSON log line takes, nor is NUL to PostgreSQL: spell
+    # them out instead.
     text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    text = text.replace("\x00", "\\x00")
     return text[:_MAX_ERROR_CHARS]

@@ -201,6 +201,10 @@ def test_non_ascii_signature_header_is_401_not_500(run_edge: Any) -> None:
         pytest.param(b"{not json", id="broken"),
         pytest.param(b"", id="empty"),
         pytest.param(b'{"orgId":1}', id="no-event-type"),
+        pytest.param(b'{"eventType":"NEW_WORK\\u0000ORDER"}', id="nul-in-type"),
+        pytest.param(
+            b'{"eventType":"NEW_WORK_ORDER","workOrderId":"7\\u00008"}', id="nul-in-id"
+        ),
     ],
 )
 def test_signed_bodies_that_are_not_events_are_400(run_edge: Any, body: bytes) -> None:

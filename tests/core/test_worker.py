@@ -323,12 +323,24 @@ async def test_sync_handlers_at_full_concurrency_each_run_once_in_time(
     assert await store.counts() == {"succeeded": 64}
 
 
-async def test_an_error_text_that_is_not_valid_unicode_is_recorded(
-    store: SqlStore,
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        # A file name read with surrogateescape: a lone surrogate.
+        pytest.param(
+            b"/data/r\xe9sum\xe9.pdf".decode("utf-8", "surrogateescape"),
+            "/data/r\\udce9sum\\udce9.pdf",
+            id="surrogate",
+        ),
+        # PostgreSQL refuses NUL in any text column.
+        pytest.param("/data/a\x00b.pdf", "/data/a\\x00b.pdf", id="nul"),
+    ],
+)
+async def test_an_error_text_that_is_not_storable_text_is_recorded(
+    store: SqlStore, name: str, shown: str
 ) -> None:
-    """A message holding a lone surrogate (a file name read with surrogateescape)."""
+    """A message a database would refuse is recorded spelled out, and goes dead."""
     bridge = Bridge()
-    name = b"/data/r\xe9sum\xe9.pdf".decode("utf-8", "surrogateescape")
 
     @bridge.on("*", name="reader")
     def reader(event: Event) -> None:
@@ -341,10 +353,7 @@ async def test_an_error_text_that_is_not_valid_unicode_is_recorded(
 
     [delivery] = await store.deliveries(event.id)
     assert delivery.status == "dead"
-    assert (
-        delivery.last_error
-        == "PermanentError: cannot read /data/r\\udce9sum\\udce9.pdf"
-    )
+    assert delivery.last_error == f"PermanentError: cannot read {shown}"
 
 
 async def test_a_stop_at_full_concurrency_keeps_to_the_grace(store: SqlStore) -> None:
