@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_SECRET ?= demo-secret-change-me
+PORT ?= 8080
 
 .PHONY: install run test check bench demo clean
 
@@ -16,12 +17,12 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	@echo "mxbridge listens on http://127.0.0.1:8080/webhooks/maintainx (store: examples/mxbridge.db)"
+	@echo "mxbridge listens on http://127.0.0.1:$(PORT)/webhooks/maintainx (store: examples/mxbridge.db)"
 	@echo "send it a test event from another terminal:"
-	@echo "  MAINTAINX_WEBHOOK_SECRET=$(DEMO_SECRET) $(BIN)/mxbridge send-test workorder.created --config examples/mxbridge.toml"
+	@echo "  MAINTAINX_WEBHOOK_SECRET=$(DEMO_SECRET) $(BIN)/mxbridge send-test workorder.created --config examples/mxbridge.toml --port $(PORT)"
 	@echo "then: $(BIN)/mxbridge events list --config examples/mxbridge.toml"
 	MAINTAINX_WEBHOOK_SECRET=$${MAINTAINX_WEBHOOK_SECRET:-$(DEMO_SECRET)} \
-		$(BIN)/mxbridge serve --config examples/mxbridge.toml
+		$(BIN)/mxbridge serve --config examples/mxbridge.toml --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/pytest -q

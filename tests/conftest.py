@@ -2,11 +2,13 @@
 
 - `sandbox`: a local stand-in for MaintainX's API;
 - `receiver`: an HTTP endpoint that records what is posted to it;
-- `SHARED`: the project's shared folder (fixtures, API reference), beside the repo.
+- `SHARED`: the project's shared folder (fixtures, API reference), beside the
+  repository or where `MXBRIDGE_SHARED` says; without it the run stops at once.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +23,22 @@ from starlette.routing import Route
 from mxbridge._sandbox import Sandbox, SandboxConfig, create_app, serve_in_thread
 
 API_KEY = "test-key"
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
+SHARED_ENV = "MXBRIDGE_SHARED"
+SHARED = Path(
+    os.environ.get(SHARED_ENV) or Path(__file__).resolve().parents[2] / "shared"
+)
 FIXTURES = SHARED / "fixtures" / "maintainx"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Stop with one line, before any test, when the shared folder is missing."""
+    if not (FIXTURES / "manifest.json").is_file():
+        pytest.exit(
+            f"the shared fixtures are not at {FIXTURES}: the tests need the "
+            f"project's shared folder beside this repository (../shared) or its "
+            f"path in {SHARED_ENV}",
+            returncode=4,
+        )
 
 
 @dataclass

@@ -7,7 +7,6 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from standardwebhooks import Webhook
@@ -16,13 +15,10 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from conftest import FIXTURES
 from mxbridge._actions import ActionContext
 from mxbridge._events import Event, parse_event
 from mxbridge._sandbox import serve_in_thread
-
-FIXTURES = (
-    Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures" / "maintainx"
-)
 
 ERP_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
