@@ -11,6 +11,7 @@ import gc
 import json
 import math
 import os
+import re
 import socket
 import sys
 import time
@@ -39,7 +40,7 @@ from mxbridge._service import (
 )
 from mxbridge._signing import SIMPLE_SIGNATURE_HEADER, hmac_hex, sign_delivery
 from mxbridge._sources import cli as sources_cli
-from mxbridge._store import STATUSES, SqlStore
+from mxbridge._store import STATUSES, DeliveryRecord, SqlStore
 from mxbridge._subscriptions.cli import subscriptions_group, webhooks_group
 
 __all__ = ["cli", "main"]
@@ -267,17 +268,17 @@ def events_show(event_id: str, config_path: str | None) -> None:
     click.echo(
         "deliveries" if deliveries else "deliveries: none (no handler wanted it)"
     )
-    # A re-armed delivery (dead retry, replay) counts its attempts afresh; the
-    # history numbers every attempt it ever had.
     history = Counter(a.delivery_id for a in attempts)
     for d in deliveries:
         due = f" next {when(d.next_attempt_at)}" if d.status == "failed" else ""
-        count = f"{d.attempts} attempt(s)"
-        if history[d.id] > d.attempts:
-            count += f" since re-armed, {history[d.id]} in all"
+        count = _attempts_text(d, history[d.id])
         click.echo(f"  #{d.id} {d.handler}: {d.status}, {count}{due}")
         if d.last_error:
-            click.echo(f"     last error: {d.last_error.splitlines()[0]}")
+            # Whole: an unexpected exception's traceback says where it was raised.
+            first, *rest = d.last_error.splitlines()
+            click.echo(f"     last error: {first}")
+            for line in rest:
+                click.echo(f"       {line}")
     seen: Counter[int] = Counter()
     for a in attempts:
         seen[a.delivery_id] += 1
@@ -346,19 +347,59 @@ def dead() -> None:
 @click.option("--limit", type=click.IntRange(1, 10000), default=100, show_default=True)
 def dead_list(config_path: str | None, limit: int) -> None:
     """List dead deliveries, most recent first."""
-    found = _with_store(config_path, lambda store: store.list_dead(limit))
+
+    async def gather(store: SqlStore) -> tuple[list[DeliveryRecord], Counter[int]]:
+        found = await store.list_dead(limit)
+        history: Counter[int] = Counter()
+        for event_id in {d.event_id for d in found}:
+            history.update(a.delivery_id for a in await store.attempts(event_id))
+        return found, history
+
+    found, history = _with_store(config_path, gather)
     if not found:
         click.echo("no dead deliveries")
     for d in found:
         error = (d.last_error or "").splitlines()[0] if d.last_error else ""
         click.echo(
             f"#{d.id}  {when(d.updated_at)}  {d.event_id}  {d.handler}  "
-            f"{d.attempts} attempt(s)  {error}"
+            f"{_attempts_text(d, history[d.id])}  {error}"
+        )
+
+
+def _attempts_text(delivery: DeliveryRecord, in_all: int) -> str:
+    # A re-armed delivery (dead retry, replay) counts its attempts afresh; the
+    # history keeps every attempt it ever had.
+    count = f"{delivery.attempts} attempt(s)"
+    if in_all > delivery.attempts:
+        count += f" since re-armed, {in_all} in all"
+    return count
+
+
+class _DeliveryId(click.ParamType[int]):
+    """A delivery's number as `dead list` shows it: ``3`` or ``#3``."""
+
+    name = "ID"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int:
+        text = str(value)
+        digits = text.removeprefix("#")
+        if re.fullmatch(r"[0-9]{1,18}", digits) and int(digits) > 0:
+            return int(digits)
+        hint = (
+            f"; to run all of an event's handlers again: mxbridge events replay {text}"
+            if text.startswith("evt_")
+            else ""
+        )
+        self.fail(
+            f"{text!r} is not a delivery id (the #N that `mxbridge dead list` "
+            f"shows){hint}",
+            param,
+            ctx,
         )
 
 
 @dead.command("retry")
-@click.argument("delivery_ids", nargs=-1, type=int)
+@click.argument("delivery_ids", nargs=-1, type=_DeliveryId())
 @click.option("--all", "retry_all", is_flag=True, help="Retry every dead delivery.")
 @config_option
 def dead_retry(
@@ -367,16 +408,12 @@ def dead_retry(
     """Re-arm dead deliveries by id (see `dead list`), or --all."""
     if bool(delivery_ids) == retry_all:
         raise click.UsageError("give delivery ids or --all, not both or neither")
-    if any(not 0 < number < 2**63 for number in delivery_ids):
-        raise click.UsageError(
-            "delivery ids are the numbers `mxbridge dead list` shows"
-        )
     ids = None if retry_all else list(dict.fromkeys(delivery_ids))
     count = _with_store(config_path, lambda store: store.retry_dead(ids))
     if ids is not None and count < len(ids):
         raise click.ClickException(
             f"re-armed {count} of the {len(ids)} deliveries given: the others are "
-            "not dead (see `mxbridge dead list`)"
+            "not dead, or not there (see `mxbridge dead list`)"
         )
     click.echo(f"re-armed {count} dead deliver{'y' if count == 1 else 'ies'}")
 

@@ -253,7 +253,7 @@ def test_events_and_dead_commands(bridgehead: Bridgehead) -> None:
     assert (not_dead.returncode, not_dead.stdout) == (1, "")
     assert not_dead.stderr.strip().splitlines() == [
         "mxbridge: error: re-armed 0 of the 1 deliveries given: the others are not "
-        "dead (see `mxbridge dead list`)"
+        "dead, or not there (see `mxbridge dead list`)"
     ]
     # The replay's attempt starts a new count; the history numbers both.
     assert (
@@ -265,6 +265,52 @@ def test_events_and_dead_commands(bridgehead: Bridgehead) -> None:
         if line.strip().startswith("attempt #")
     ]
     assert [n.split(".")[1] for n in numbered] == ["1", "2"]
+
+
+BROKEN_APP = """
+from mxbridge import Bridge
+
+bridge = Bridge()
+
+@bridge.on("*", name="broken", max_attempts=1)
+def broken(event):
+    return {}["no such key"]
+"""
+
+
+def test_a_dead_delivery_from_list_to_retry(bridgehead: Bridgehead) -> None:
+    """dead list and events show count attempts alike and show where a handler
+    raised; dead retry takes the #N it shows, and points an event id to replay."""
+    (bridgehead.root / "app.py").write_text(BROKEN_APP)
+    process = bridgehead.start()
+    try:
+        with httpx.Client() as client:
+            event_id = send(bridgehead.url, 1, client)
+        wait_for(lambda: event_id in bridgehead.cli("dead", "list").stdout, timeout=20)
+        [number] = [
+            line.split()[0]
+            for line in bridgehead.cli("dead", "list").stdout.splitlines()
+        ]
+        by_event = bridgehead.cli("dead", "retry", str(event_id))
+        retried = bridgehead.cli("dead", "retry", number)
+        wait_for(
+            lambda: "2 in all" in bridgehead.cli("dead", "list").stdout, timeout=20
+        )
+        dead = bridgehead.cli("dead", "list")
+        shown = bridgehead.cli("events", "show", str(event_id))
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+    assert number.startswith("#")
+    assert by_event.returncode == 2
+    assert f"mxbridge events replay {event_id}" in by_event.stderr
+    assert retried.stdout.strip() == "re-armed 1 dead delivery"
+    assert "broken  1 attempt(s) since re-armed, 2 in all  KeyError" in dead.stdout
+    assert "broken: dead, 1 attempt(s) since re-armed, 2 in all" in shown.stdout
+    assert "last error: KeyError: 'no such key'" in shown.stdout
+    # The traceback, indented under it, names the line that raised.
+    assert 'app.py", line 8, in broken' in shown.stdout
 
 
 @pytest.mark.parametrize(
@@ -288,6 +334,7 @@ def test_events_and_dead_commands(bridgehead: Bridgehead) -> None:
         ),
         pytest.param(["dead", "retry", "nosuch"], id="retry-not-a-number"),
         pytest.param(["dead", "retry", "0"], id="retry-zero"),
+        pytest.param(["dead", "retry", "evt_0a1b"], id="retry-an-event-id"),
     ],
 )
 def test_bad_arguments_are_one_line_and_non_zero(
