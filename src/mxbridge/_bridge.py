@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from mxbridge._events import INTERNAL_SOURCE, Event
+from mxbridge._events import INTERNAL_SOURCE, KNOWN_NAMES, Event
 from mxbridge._routing import matches
 
 __all__ = ["Bridge", "Handler", "HandlerFunc"]
@@ -149,6 +149,19 @@ class Bridge:
                     f"a handler named {handler.name!r} is already registered"
                 )
             self._handlers[handler.name] = handler
+
+    def unknown_patterns(self) -> list[tuple[str, str]]:
+        """Each (handler, pattern) that no event name mxbridge knows matches.
+
+        Most likely a typo (``workorder.craeted``); else a type MaintainX has
+        not published, which the handler will receive if it ever comes.
+        """
+        return [
+            (handler.name, pattern)
+            for handler in self._handlers.values()
+            for pattern in handler.patterns
+            if not matches([pattern], KNOWN_NAMES)
+        ]
 
     def route(self, event: Event) -> list[str]:
         """Names of the handlers that want `event`, in registration order."""

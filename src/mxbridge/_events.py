@@ -24,6 +24,7 @@ __all__ = [
     "DERIVED_NAMES",
     "INTERNAL_SOURCE",
     "KNOWN_EVENT_TYPES",
+    "KNOWN_NAMES",
     "Event",
     "dead_delivery_event",
     "event_names",
@@ -159,6 +160,16 @@ INTERNAL_SOURCE = "mxbridge"
 """The source of events mxbridge emits about itself."""
 DEAD_DELIVERY = "mxbridge.delivery.dead"
 """Emitted when a delivery goes dead, so rules can route the failure somewhere."""
+
+KNOWN_NAMES: frozenset[str] = frozenset(
+    {
+        *_TYPES,
+        *(alias for _, _, aliases in _TYPES.values() for alias in aliases),
+        *DERIVED_NAMES,
+        DEAD_DELIVERY,
+    }
+)
+"""Every name a known event can carry: types, aliases, derived names, our own."""
 
 
 @dataclass(frozen=True, slots=True)

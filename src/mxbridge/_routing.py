@@ -8,12 +8,12 @@ strings: a new MaintainX event type needs no code change.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable
 from fnmatch import fnmatchcase
 
 __all__ = ["matches"]
 
 
-def matches(patterns: Iterable[str], names: Sequence[str]) -> bool:
+def matches(patterns: Iterable[str], names: Collection[str]) -> bool:
     """True when any of `patterns` matches any of `names` (globs allowed)."""
     return any(fnmatchcase(name, pattern) for pattern in patterns for name in names)

@@ -147,6 +147,13 @@ class Service:
         self.config = config
         # Each [[rules]] table becomes its own handler; a bad rule stops here.
         self.bridge = bridge = with_rules(bridge, config.rules)
+        for handler, pattern in bridge.unknown_patterns():
+            log.warning(
+                "no known event has this name: a typo? The handler runs only if "
+                "MaintainX sends a type of that name",
+                handler=handler,
+                pattern=pattern,
+            )
         self.store: Store = store or make_store(config)
         self.metrics = Metrics()
         self.with_worker = config.worker.enabled if with_worker is None else with_worker

@@ -135,3 +135,23 @@ def test_an_app_that_does_not_load_says_why(
 
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_bridge(f"{tmp_path}/{spec}")
+
+
+def test_patterns_no_known_event_matches_are_named() -> None:
+    """A typo in an event name is found before any event arrives."""
+    bridge = Bridge()
+    for pattern in (
+        "workorder.craeted",
+        "NOT_A_TYPE",
+        "workorder.*",
+        "*",
+        "WORK_ORDER_CHANGE",
+        "workorder.completed",
+        "mxbridge.delivery.dead",
+    ):
+        bridge.add(lambda event: None, pattern, name=pattern)
+
+    assert bridge.unknown_patterns() == [
+        ("workorder.craeted", "workorder.craeted"),
+        ("NOT_A_TYPE", "NOT_A_TYPE"),
+    ]
