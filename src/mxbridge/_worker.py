@@ -213,7 +213,10 @@ class Worker:
                 "could not record outcome", delivery=claim.delivery_id, error=str(exc)
             )
             return
-        self.metrics.attempts.labels(claim.handler, outcome.status).inc()
+        # A delivery that succeeded without running (a false condition, a
+        # stale record) is counted as skipped, apart from the handler's runs.
+        counted = "skipped" if outcome.note else outcome.status
+        self.metrics.attempts.labels(claim.handler, counted).inc()
         fields: dict[str, Any] = {
             "event_id": claim.event.id,
             "names": list(claim.event.names),

@@ -162,11 +162,20 @@ async def test_a_false_condition_succeeds_without_running(store: SqlStore) -> No
     event = make_event()
     await store.append(event, bridge.route(event))
 
-    await worker_for(store, bridge).run_until_idle()
+    worker = worker_for(store, bridge)
+    await worker.run_until_idle()
 
     assert calls == []
     [attempt] = await store.attempts(event.id)
     assert (attempt.outcome, attempt.error) == ("succeeded", "condition false")
+    # Counted apart from the attempts that ran.
+    counted = {
+        outcome: worker.metrics.registry.get_sample_value(
+            "mxbridge_handler_attempts_total", {"handler": "h", "outcome": outcome}
+        )
+        for outcome in ("skipped", "succeeded")
+    }
+    assert counted == {"skipped": 1.0, "succeeded": None}
 
 
 async def test_unknown_handler_name_fails_visibly(store: SqlStore) -> None:
