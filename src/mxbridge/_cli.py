@@ -23,7 +23,7 @@ import click
 import httpx
 
 from mxbridge._cli_options import app_option, config_option, when
-from mxbridge._config import DEFAULT_SOURCE, Config, load_config
+from mxbridge._config import DEFAULT_SOURCE, STORE_URL_ENV, Config, load_config
 from mxbridge._database import sqlite_file
 from mxbridge._errors import MxbridgeError
 from mxbridge._logging import configure_logging, get_logger
@@ -443,9 +443,10 @@ def _with_existing_store(
     """
     path = sqlite_file(config.store.url)
     if path is not None and not path.exists():
+        given = STORE_URL_ENV if os.environ.get(STORE_URL_ENV) else "--config"
         raise click.ClickException(
             f"no store at {path}: nothing has been received with this "
-            "configuration (is --config the one serve uses?)"
+            f"configuration (is {given} the one serve uses?)"
         )
     return with_store(config, action)
 
