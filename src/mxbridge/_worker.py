@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import socket
 import time
 import traceback
 import uuid
 from asyncio import FIRST_COMPLETED
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -46,6 +47,14 @@ _THREAD_WAIT = _LEASE_MARGIN / 2
 
 class _NoThread(Exception):
     """A sync handler could not start: no thread was free."""
+
+
+class _Escaped(Exception):
+    """An async handler raised what ends a process or cancels a task.
+
+    Out of a task, SystemExit and KeyboardInterrupt stop the event loop, and
+    with it the service; one handler must not. Its attempt fails instead.
+    """
 
 
 class Enricher(Protocol):
@@ -265,6 +274,16 @@ class Worker:
         if handler is None:
             error = f"no handler named {claim.handler!r} is registered in this worker"
             return self._failure(claim, started, error, None, permanent=False)
+        last = self._policy(handler).max_attempts
+        if claim.attempt > last:
+            # Only a lease that ran out brings an attempt past the last: its
+            # worker stopped mid-attempt, perhaps because the handler ended
+            # the process. Running it again could end this one too.
+            error = (
+                f"gave up after {last} attempt(s), the last with no outcome: its "
+                "worker stopped mid-attempt (does the handler end its process?)"
+            )
+            return Outcome("dead", started, self._clock(), error=error)
         event = claim.event
         try:
             # Enrichment and the ordering guard come before the condition, so
@@ -283,14 +302,21 @@ class Worker:
             await self._call(handler, event)
         except PermanentError as exc:
             return self._failure(claim, started, _describe(exc), None, permanent=True)
-        except _NoThread as exc:
+        except (_NoThread, _Escaped) as exc:
             return self._failure(claim, started, str(exc), None)
         except RetryableError as exc:
             return self._failure(claim, started, _describe(exc), exc.retry_after)
         except TimeoutError:
             timeout = handler.timeout or self.handler_timeout
             return self._failure(claim, started, f"timed out after {timeout} s", None)
-        except Exception as exc:
+        except asyncio.CancelledError as exc:
+            if _being_cancelled():
+                raise  # a stop
+            # Raised by the handler itself (a sync one, from its thread).
+            return self._failure(claim, started, _describe(exc, with_trace=True), None)
+        except BaseException as exc:
+            # SystemExit, KeyboardInterrupt and the like from a handler (or
+            # its condition) end its attempt, not the worker.
             return self._failure(claim, started, _describe(exc, with_trace=True), None)
         return Outcome("succeeded", started, self._clock())
 
@@ -299,7 +325,7 @@ class Worker:
         if handler.is_async:
             # In a task of its own: a stop cancels it, and the attempt ends
             # cancelled even when the handler swallows the cancellation.
-            await asyncio.wait_for(handler.func(event), timeout)
+            await asyncio.wait_for(_contained(handler.func(event)), timeout)
             return
         # A thread cannot be killed: on timeout it is left to finish alone, and
         # the attempt is recorded as failed. The timeout runs from the moment
@@ -330,6 +356,12 @@ class Worker:
             )
         await asyncio.wait_for(finished, timeout)
 
+    def _policy(self, handler: Handler | None) -> RetryPolicy:
+        """The retry policy, with the handler's own `max_attempts` if it has one."""
+        if handler is None or handler.max_attempts is None:
+            return self.retry
+        return dataclasses.replace(self.retry, max_attempts=handler.max_attempts)
+
     def _failure(
         self,
         claim: Claim,
@@ -340,16 +372,7 @@ class Worker:
         permanent: bool = False,
     ) -> Outcome:
         finished = self._clock()
-        handler = self.bridge.get(claim.handler)
-        policy = self.retry
-        if handler is not None and handler.max_attempts is not None:
-            policy = RetryPolicy(
-                handler.max_attempts,
-                policy.initial_delay,
-                policy.multiplier,
-                policy.max_delay,
-                policy.jitter,
-            )
+        policy = self._policy(self.bridge.get(claim.handler))
         delay = (
             None
             if permanent
@@ -360,6 +383,27 @@ class Worker:
         return Outcome(
             "failed", started, finished, error=error, retry_at=finished + delay
         )
+
+
+async def _contained(handler_call: Awaitable[None]) -> None:
+    """Await an async handler in its task; see `_Escaped`."""
+    try:
+        await handler_call
+    except asyncio.CancelledError as exc:
+        if _being_cancelled():
+            raise  # a stop or the timeout
+        raise _Escaped(_describe(exc, with_trace=True)) from None
+    except Exception:
+        raise
+    except BaseException as exc:
+        raise _Escaped(_describe(exc, with_trace=True)) from None
+
+
+def _being_cancelled() -> bool:
+    """Whether the current task has been asked to stop (not merely seen a
+    CancelledError that some code raised on its own)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _settle(future: asyncio.Future[None]) -> None:

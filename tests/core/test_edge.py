@@ -371,6 +371,24 @@ def test_metrics_do_not_wait_behind_a_waiting_write(run_edge: Any) -> None:
     assert [answer.status_code for answer in answers] == [200]
 
 
+def test_a_store_file_removed_while_serving_accepts_nothing(run_edge: Any) -> None:
+    """Its connections would go on committing into the deleted file: after the
+    removal nothing is acknowledged, and /readyz says why."""
+    bridge, _ = recording_bridge()
+    with run_edge(bridge, worker={"enabled": False}) as edge:
+        before = edge.deliver(NEW_WORK_ORDER)
+        path = Path(edge.service.config.store.url.removeprefix("sqlite:///"))
+        path.unlink()
+        after = edge.deliver(NEW_WORK_ORDER.replace(b"}", b', "note": "after"}', 1))
+        ready = httpx.get(edge.url + "/readyz")
+
+    assert before.status_code == 200
+    assert after.status_code == 503
+    assert ready.status_code == 503
+    assert "was removed or replaced while in use" in ready.json()["reason"]
+    assert not path.exists()  # no empty store made in its place
+
+
 def test_health_and_readiness(run_edge: Any) -> None:
     """/healthz answers while alive, /readyz when the store answers."""
     bridge, _ = recording_bridge()

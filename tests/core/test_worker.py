@@ -290,6 +290,82 @@ async def test_the_claim_loop_outlives_an_unforeseen_error(
     assert len(calls) == 1
 
 
+def _raises(error: BaseException, *, is_async: bool) -> Callable[[Event], Any]:
+    if is_async:
+
+        async def async_handler(event: Event) -> None:
+            raise error
+
+        return async_handler
+    return _raise(error)
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize(
+    "error",
+    [
+        pytest.param(SystemExit(3), id="sys.exit"),
+        pytest.param(KeyboardInterrupt(), id="KeyboardInterrupt"),
+        pytest.param(BaseException("bare"), id="BaseException"),
+        pytest.param(asyncio.CancelledError(), id="CancelledError"),
+    ],
+)
+async def test_a_handler_cannot_end_the_worker(
+    store: SqlStore, error: BaseException, is_async: bool
+) -> None:
+    """What ends a process or cancels a task, raised by a handler, fails its
+    attempt: the worker (and the service around it) goes on."""
+    bridge = Bridge()
+    bridge.add(_raises(error, is_async=is_async), "*", name="h", max_attempts=1)
+    event = make_event()
+    await store.append(event, bridge.route(event))
+
+    await worker_for(store, bridge).run_until_idle()
+
+    [delivery] = await store.deliveries(event.id)
+    assert delivery.status == "dead"
+    assert (delivery.last_error or "").startswith(type(error).__name__)
+
+
+async def test_a_condition_cannot_end_the_worker(store: SqlStore) -> None:
+    """`when` runs on the event loop: a sys.exit there fails the attempt too."""
+    bridge = Bridge()
+
+    def leave(event: Event) -> bool:
+        raise SystemExit(3)
+
+    bridge.add(lambda event: None, "*", name="h", when=leave, max_attempts=1)
+    event = make_event()
+    await store.append(event, bridge.route(event))
+
+    await worker_for(store, bridge).run_until_idle()
+
+    [delivery] = await store.deliveries(event.id)
+    assert (delivery.status, (delivery.last_error or "")[:13]) == (
+        "dead",
+        "SystemExit: 3",
+    )
+
+
+async def test_a_claim_past_the_last_attempt_goes_dead_unrun(store: SqlStore) -> None:
+    """A worker that died mid-attempt on the last attempt (a handler that ends
+    its process, say) is not followed by another run: the delivery is dead."""
+    bridge = Bridge()
+    calls: list[Event] = []
+    bridge.add(calls.append, "*", name="h", max_attempts=1)
+    event = make_event()
+    await store.append(event, bridge.route(event))
+    await store.claim("crashed-worker", 10, lease_seconds=0.05)
+
+    await asyncio.sleep(0.1)
+    await worker_for(store, bridge).run_until_idle()
+
+    assert calls == []
+    [delivery] = await store.deliveries(event.id)
+    assert delivery.status == "dead"
+    assert (delivery.last_error or "").startswith("gave up after 1 attempt(s)")
+
+
 async def _is(store: SqlStore, event: Event, expected: list[str]) -> bool:
     return await statuses(store, event) == expected
 
@@ -298,7 +374,7 @@ async def _true(value: bool) -> bool:
     return value
 
 
-def _raise(error: Exception) -> Callable[[Event], None]:
+def _raise(error: BaseException) -> Callable[[Event], None]:
     def handler(event: Event) -> None:
         raise error
 

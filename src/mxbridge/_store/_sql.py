@@ -14,11 +14,13 @@ processes never claim the same delivery. On PostgreSQL, claims use
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from fnmatch import fnmatchcase
+from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -90,7 +92,10 @@ class SqlStore:
         self.is_sqlite = _is_sqlite(url)
         # No file behind it (memory, or a URI we do not take apart): its
         # connections are never replaced.
-        self._in_memory = self.is_sqlite and sqlite_file(url) is None
+        self._file = sqlite_file(url) if self.is_sqlite else None
+        self._in_memory = self.is_sqlite and self._file is None
+        # The file's identity (device, inode) when opened; see `_same_file`.
+        self._file_id: tuple[int, int] | None = None
         self._engine: Engine | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._reader: ThreadPoolExecutor | None = None
@@ -123,6 +128,7 @@ class SqlStore:
         # command that only looks takes no write lock from a busy service.
         if not await self._read(self._schema_is_current):
             await self._run(self._create_schema)
+        self._file_id = _identity(self._file)
 
     async def close(self) -> None:
         """Let pending appends commit, then disconnect."""
@@ -211,11 +217,15 @@ class SqlStore:
         self, func: Callable[..., T], args: tuple[Any, ...], *, read_only: bool = False
     ) -> T:
         assert self._engine is not None
+        self._same_file()
         try:
             with self._engine.connect() as conn:
                 conn = conn.execution_options(**{READ_ONLY: read_only})
                 with conn.begin():
-                    return func(conn, *args)
+                    result = func(conn, *args)
+            if not read_only:
+                self._same_file()
+            return result
         except (sa.exc.OperationalError, sqlite3.Error):
             # A read may run on the reader thread: the driver connection is
             # the store thread's to replace.
@@ -227,12 +237,15 @@ class SqlStore:
 
     def _hot_transaction(self, func: Callable[..., T], args: tuple[Any, ...]) -> T:
         assert self._engine is not None
+        self._same_file()
         if self._driver is None:
             self._driver = self._engine.raw_connection()
         db = self._driver.driver_connection
         assert isinstance(db, sqlite3.Connection)
         try:
-            return hot.transaction(db, lambda db: func(db, *args))
+            result = hot.transaction(db, lambda db: func(db, *args))
+            self._same_file()
+            return result
         except sqlite3.Error:
             # A connection left inside a transaction it could not roll back
             # is replaced in any case.
@@ -254,6 +267,22 @@ class SqlStore:
         if driver:
             self._drop_driver()
         self._engine.dispose()
+
+    def _same_file(self) -> None:
+        """Raise `StoreError` if the SQLite file was removed or replaced.
+
+        A connection goes on writing to the file it opened after that file is
+        deleted, and its commits succeed: into a file nobody will read again.
+        Checked before each transaction, so that no new connection makes an
+        empty file in its place, and after each commit, so that a commit into
+        the removed file is not acknowledged.
+        """
+        if self._file_id is None or _identity(self._file) == self._file_id:
+            return
+        raise StoreError(
+            f"the store file {self._file} was removed or replaced while in use; "
+            "nothing more is accepted: restart mxbridge to open the file there now"
+        )
 
     def _drop_driver(self) -> None:
         if self._driver is not None:
@@ -713,6 +742,17 @@ def _insert_new(conn: Connection, new: Sequence[_Append], now: float) -> set[str
     if wanted:
         conn.execute(deliveries.insert(), wanted)
     return inserted
+
+
+def _identity(file: Path | None) -> tuple[int, int] | None:
+    """A file's (device, inode); None when there is none."""
+    if file is None:
+        return None
+    try:
+        found = os.stat(file)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 def _schema_version(conn: Connection) -> int | None:
