@@ -15,6 +15,7 @@ side effect happens later, in the worker.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -56,6 +57,7 @@ _SIGNATURE_HEADERS = frozenset(
 )
 
 log = get_logger("mxbridge.edge")
+_DIGITS = re.compile(r"[0-9]+")
 
 # /readyz reports a delivery the store could not commit for this long after it,
 # unless one commits in between: a check that commits nothing new (a full disk
@@ -250,12 +252,14 @@ async def _read_body(request: Request, declared: str | None, limit: int) -> byte
 
 async def _read_bounded(request: Request, declared: str | None, limit: int) -> bytes:
     if declared is not None:
-        if not declared.strip().isdigit():
+        digits = declared.strip()
+        # ASCII digits only ("²" is a digit to str.isdigit), and no int() of
+        # thousands of them: Python refuses those, and leading zeros are legal.
+        if not _DIGITS.fullmatch(digits):
             raise _Rejected(400, "bad_length", "Content-Length is not a number")
-        if int(declared) > limit:
-            raise _Rejected(
-                413, "too_large", f"body of {declared} bytes is over {limit}"
-            )
+        significant = digits.lstrip("0") or "0"
+        if len(significant) > len(str(limit)) or int(significant) > limit:
+            raise _Rejected(413, "too_large", f"declared body is over {limit} bytes")
     # Count while reading too: a chunked body has no Content-Length to trust.
     chunks: list[bytes] = []
     size = 0
