@@ -231,14 +231,14 @@ def events_list(
         ),
     )
     if not found:
-        click.echo("no events")
+        _echo("no events")
         return
     for event in found:
         statuses = " ".join(f"{k}={v}" for k, v in sorted(event.statuses.items()))
         resource = (
             f"{event.resource_kind}:{event.resource_id}" if event.resource_id else "-"
         )
-        click.echo(
+        _echo(
             f"{when(event.received_at)}  {event.id}  {event.event_type:<28} "
             f"{resource:<22} {statuses or 'no handlers'}"
         )
@@ -257,34 +257,32 @@ def events_show(event_id: str, config_path: str | None) -> None:
         return event, await store.deliveries(event_id), await store.attempts(event_id)
 
     event, deliveries, attempts = _with_store(config_path, gather)
-    click.echo(f"event     {event.id}")
-    click.echo(f"type      {event.event_type}  ({', '.join(event.names)})")
-    click.echo(f"source    {event.source}")
-    click.echo(f"resource  {event.resource_kind}:{event.resource_id}")
-    click.echo(f"occurred  {event.occurred_at.isoformat()}")
-    click.echo(f"received  {event.received_at.isoformat()}")
-    click.echo("payload")
-    click.echo(json.dumps(event.payload, indent=2, ensure_ascii=False))
-    click.echo(
-        "deliveries" if deliveries else "deliveries: none (no handler wanted it)"
-    )
+    _echo(f"event     {event.id}")
+    _echo(f"type      {event.event_type}  ({', '.join(event.names)})")
+    _echo(f"source    {event.source}")
+    _echo(f"resource  {event.resource_kind}:{event.resource_id}")
+    _echo(f"occurred  {event.occurred_at.isoformat()}")
+    _echo(f"received  {event.received_at.isoformat()}")
+    _echo("payload")
+    _echo(json.dumps(event.payload, indent=2, ensure_ascii=False))
+    _echo("deliveries" if deliveries else "deliveries: none (no handler wanted it)")
     history = Counter(a.delivery_id for a in attempts)
     for d in deliveries:
         due = f" next {when(d.next_attempt_at)}" if d.status == "failed" else ""
         count = _attempts_text(d, history[d.id])
-        click.echo(f"  #{d.id} {d.handler}: {d.status}, {count}{due}")
+        _echo(f"  #{d.id} {d.handler}: {d.status}, {count}{due}")
         if d.last_error:
             # Whole: an unexpected exception's traceback says where it was raised.
             first, *rest = d.last_error.splitlines()
-            click.echo(f"     last error: {first}")
+            _echo(f"     last error: {first}")
             for line in rest:
-                click.echo(f"       {line}")
+                _echo(f"       {line}")
     seen: Counter[int] = Counter()
     for a in attempts:
         seen[a.delivery_id] += 1
         took = round((a.finished_at - a.started_at) * 1000, 1)
         detail = f": {a.error.splitlines()[0]}" if a.error else ""
-        click.echo(
+        _echo(
             f"  attempt #{a.delivery_id}.{seen[a.delivery_id]} {when(a.started_at)} "
             f"{a.outcome} {took} ms on {a.worker}{detail}"
         )
@@ -357,10 +355,10 @@ def dead_list(config_path: str | None, limit: int) -> None:
 
     found, history = _with_store(config_path, gather)
     if not found:
-        click.echo("no dead deliveries")
+        _echo("no dead deliveries")
     for d in found:
         error = (d.last_error or "").splitlines()[0] if d.last_error else ""
-        click.echo(
+        _echo(
             f"#{d.id}  {when(d.updated_at)}  {d.event_id}  {d.handler}  "
             f"{_attempts_text(d, history[d.id])}  {error}"
         )
@@ -449,6 +447,16 @@ def _with_existing_store(
             f"configuration (is {given} the one serve uses?)"
         )
     return with_store(config, action)
+
+
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _echo(text: str) -> None:
+    """`click.echo` for what a delivery brought: control characters (a terminal
+    would act on them) and lone surrogates (no encoding takes them) spelled out."""
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    click.echo(_UNPRINTABLE.sub(lambda found: f"\\x{ord(found[0]):02x}", text))
 
 
 def _one_line(text: str) -> str:

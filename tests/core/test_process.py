@@ -535,3 +535,24 @@ def test_looking_into_a_busy_store_waits_for_no_writer(bridgehead: Bridgehead) -
     assert event_id in listed.stdout
     assert "record: succeeded, 1 attempt(s)" in shown.stdout
     assert dead.stdout.strip() == "no dead deliveries"
+
+
+def test_what_a_delivery_brought_is_shown_spelled_out(bridgehead: Bridgehead) -> None:
+    """A lone surrogate in a payload and an escape sequence in an event type are
+    shown as text, not sent to the terminal (or refused by its encoding)."""
+    raw = b'{"eventType":"ODD\\u001b[2J","workOrderId":7,"title":"\\udfff"}'
+    process = bridgehead.start()
+    try:
+        answer = httpx.post(bridgehead.url, content=raw, headers=signed_headers(raw))
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    event_id = answer.json()["event_id"]
+
+    listed = bridgehead.cli("events", "list")
+    shown = bridgehead.cli("events", "show", event_id)
+
+    assert (listed.returncode, shown.returncode) == (0, 0), shown.stderr
+    assert "ODD\\x1b[2J" in listed.stdout
+    assert "\x1b" not in listed.stdout + shown.stdout
+    assert '"title": "\\udfff"' in shown.stdout
