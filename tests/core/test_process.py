@@ -99,6 +99,19 @@ class Bridgehead:
         assert process.poll() is None, exited
         return process
 
+    def one_event_handled(self) -> str:
+        """Start serve, deliver one event, wait until it is handled, stop: its id."""
+        process = self.start()
+        try:
+            with httpx.Client() as client:
+                event_id = send(self.url, 1, client)
+            wait_for(lambda: len(self.handled) == 1)
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+        assert event_id is not None
+        return event_id
+
 
 def _answers(url: str) -> bool:
     try:
@@ -218,15 +231,7 @@ def test_sigkill_under_load_loses_no_acknowledged_event(bridgehead: Bridgehead) 
 
 def test_events_and_dead_commands(bridgehead: Bridgehead) -> None:
     """list, show, replay, dead list and dead retry read and re-arm the store."""
-    process = bridgehead.start()
-    try:
-        with httpx.Client() as client:
-            event_id = send(bridgehead.url, 1, client)
-        wait_for(lambda: len(bridgehead.handled) == 1)
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-    assert event_id is not None
+    event_id = bridgehead.one_event_handled()
 
     listed = bridgehead.cli("events", "list", "--name", "workorder.*")
     shown = bridgehead.cli("events", "show", event_id)
@@ -510,15 +515,7 @@ def test_looking_into_a_busy_store_waits_for_no_writer(bridgehead: Bridgehead) -
     """list and show only read: a writer holding the lock does not stop them."""
     import sqlite3
 
-    process = bridgehead.start()
-    try:
-        with httpx.Client() as client:
-            event_id = send(bridgehead.url, 1, client)
-        wait_for(lambda: len(bridgehead.handled) == 1)
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-    assert event_id is not None
+    event_id = bridgehead.one_event_handled()
 
     writer = sqlite3.connect(bridgehead.root / "mxbridge.db", isolation_level=None)
     try:
