@@ -323,9 +323,7 @@ class Worker:
     async def _call(self, handler: Handler, event: Event) -> None:
         timeout = handler.timeout or self.handler_timeout
         if handler.is_async:
-            # In a task of its own: a stop cancels it, and the attempt ends
-            # cancelled even when the handler swallows the cancellation.
-            await asyncio.wait_for(_contained(handler.func(event)), timeout)
+            await _run_task(_contained(handler.func(event)), timeout)
             return
         # A thread cannot be killed: on timeout it is left to finish alone, and
         # the attempt is recorded as failed. The timeout runs from the moment
@@ -397,6 +395,35 @@ async def _contained(handler_call: Awaitable[None]) -> None:
         raise
     except BaseException as exc:
         raise _Escaped(_describe(exc, with_trace=True)) from None
+
+
+async def _run_task(handler_call: Awaitable[None], seconds: float) -> None:
+    """Run an async handler in a task of its own, for at most `seconds`.
+
+    Not `asyncio.wait_for`, which waits for a cancelled task to end: a handler
+    that swallows its cancellation would outlive its timeout and its lease,
+    and run beside its own retry. Here the attempt ends on time (or at a
+    stop) whatever the handler does; a task that will not stop is left to
+    finish alone, as a sync handler's thread is.
+    """
+    task = asyncio.ensure_future(handler_call)
+    try:
+        done, _ = await asyncio.wait((task,), timeout=seconds)
+    except asyncio.CancelledError:
+        task.cancel()
+        task.add_done_callback(_forget)
+        raise
+    if not done:
+        task.cancel()
+        task.add_done_callback(_forget)
+        raise TimeoutError
+    task.result()
+
+
+def _forget(task: asyncio.Future[None]) -> None:
+    # Retrieved, so that an abandoned task's error is not logged as never seen.
+    if not task.cancelled():
+        task.exception()
 
 
 def _being_cancelled() -> bool:

@@ -327,6 +327,35 @@ async def test_a_handler_cannot_end_the_worker(
     assert (delivery.last_error or "").startswith(type(error).__name__)
 
 
+async def test_a_handler_that_swallows_its_cancellation_still_times_out(
+    store: SqlStore,
+) -> None:
+    """The attempt ends at the timeout, not when such a handler chooses to end:
+    waiting would outlast the lease and run it beside its own retry."""
+    bridge = Bridge()
+    ended: list[bool] = []
+
+    async def stubborn(event: Event) -> None:
+        for _ in range(10):
+            try:
+                await asyncio.sleep(0.1)
+            except asyncio.CancelledError:
+                pass
+        ended.append(True)
+
+    bridge.add(stubborn, "*", name="h", timeout=0.05, max_attempts=1)
+    event = make_event()
+    await store.append(event, bridge.route(event))
+
+    await worker_for(store, bridge).run_until_idle()
+    [delivery] = await store.deliveries(event.id)
+    ended_when_recorded = bool(ended)
+    await until(lambda: _true(bool(ended)))
+
+    assert (delivery.status, delivery.last_error) == ("dead", "timed out after 0.05 s")
+    assert not ended_when_recorded
+
+
 async def test_a_condition_cannot_end_the_worker(store: SqlStore) -> None:
     """`when` runs on the event loop: a sys.exit there fails the attempt too."""
     bridge = Bridge()
