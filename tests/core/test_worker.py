@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import threading
 import time
@@ -337,10 +338,8 @@ async def test_a_handler_that_swallows_its_cancellation_still_times_out(
 
     async def stubborn(event: Event) -> None:
         for _ in range(10):
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.sleep(0.1)
-            except asyncio.CancelledError:
-                pass
         ended.append(True)
 
     bridge.add(stubborn, "*", name="h", timeout=0.05, max_attempts=1)
