@@ -48,7 +48,7 @@ class Handler:
     @property
     def is_async(self) -> bool:
         """True when `func` is a coroutine function (run on the event loop)."""
-        return inspect.iscoroutinefunction(self.func)
+        return _is_async(self.func)
 
     def wants(self, event: Event) -> bool:
         """True when the handler's patterns match one of the event's names.
@@ -82,7 +82,9 @@ class Bridge:
         """Register the decorated function for events matching any of `patterns`.
 
         `when` is a further condition on the event, checked just before the
-        handler runs; when false the delivery succeeds without running it.
+        handler runs; when false the delivery succeeds without running it. It
+        is a plain function, called on the event loop: keep it quick (no I/O),
+        and put slow or async checks in the handler.
         `timeout` and `max_attempts` override the worker's defaults.
 
         `enrich` asks for the full record (work order, request, asset, part) in
@@ -124,6 +126,12 @@ class Bridge:
         """Register `func` for `patterns`; see `on`. Returns the `Handler`."""
         if not patterns:
             raise ValueError("a handler needs at least one event name or pattern")
+        if when is not None and _is_async(when):
+            # Its coroutine would be a true value: the condition always met.
+            raise TypeError(
+                "when= takes a plain function returning True or False, not an "
+                "async one: put async checks in the handler"
+            )
         key = name or f"{func.__module__}.{func.__qualname__}"
         if key in self._handlers:
             raise ValueError(f"a handler named {key!r} is already registered")
@@ -180,3 +188,11 @@ class Bridge:
 
     def __len__(self) -> int:
         return len(self._handlers)
+
+
+def _is_async(func: Callable[..., Any]) -> bool:
+    """Whether calling `func` makes a coroutine: an async function, or an object
+    whose ``__call__`` is one."""
+    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
+        type(func).__call__
+    )

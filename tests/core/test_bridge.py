@@ -155,3 +155,24 @@ def test_patterns_no_known_event_matches_are_named() -> None:
         ("workorder.craeted", "workorder.craeted"),
         ("NOT_A_TYPE", "NOT_A_TYPE"),
     ]
+
+
+def test_an_async_condition_is_refused() -> None:
+    """Its coroutine would count as true: the handler would always run."""
+    bridge = Bridge()
+
+    async def never(event: Event) -> bool:
+        return False
+
+    with pytest.raises(TypeError, match="not an async one"):
+        bridge.add(lambda event: None, "*", when=never)
+
+
+def test_an_object_with_an_async_call_is_an_async_handler() -> None:
+    """Run on the event loop and awaited, not called in a thread and dropped."""
+
+    class Notifier:
+        async def __call__(self, event: Event) -> None:
+            return None
+
+    assert Bridge().add(Notifier(), "*", name="n").is_async
