@@ -227,14 +227,20 @@ def create_app(
             stats.oldest_due_age.set(0 if due is None else max(0.0, clock() - due))
         return Response(generate_latest(stats.registry), media_type=CONTENT_TYPE_LATEST)
 
+    # With or without a trailing slash: a redirect would send MaintainX to a
+    # URL built from the Host header, which behind a proxy is not ours.
     routes = [
         Route("/webhooks/maintainx", receive, methods=["POST"]),
+        Route("/webhooks/maintainx/", receive, methods=["POST"]),
         Route("/webhooks/maintainx/{source}", receive, methods=["POST"]),
+        Route("/webhooks/maintainx/{source}/", receive, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.router.redirect_slashes = False
+    return app
 
 
 def _unavailable(exc: StoreError) -> _Rejected:

@@ -427,6 +427,25 @@ def test_a_store_file_removed_while_serving_accepts_nothing(run_edge: Any) -> No
     assert not path.exists()  # no empty store made in its place
 
 
+def test_a_trailing_slash_is_the_same_endpoint(run_edge: Any) -> None:
+    """A subscription made with a trailing slash is answered, not redirected
+    (a redirect's Location comes from the Host header, a proxy's own)."""
+    bridge, seen = recording_bridge()
+    with run_edge(bridge, sources={"plant": {"secrets": [SECRET]}}) as edge:
+        answers = [
+            httpx.post(
+                edge.webhook_url + path,
+                content=NEW_WORK_ORDER,
+                headers=signed_headers(NEW_WORK_ORDER),
+            )
+            for path in ("/", "/plant/")
+        ]
+        elsewhere = httpx.post(edge.url + "/healthz/")
+
+    assert [answer.status_code for answer in answers] == [200, 200]
+    assert elsewhere.status_code in (404, 405)
+
+
 def test_health_and_readiness(run_edge: Any) -> None:
     """/healthz answers while alive, /readyz when the store answers."""
     bridge, _ = recording_bridge()
