@@ -441,6 +441,7 @@ def test_a_trailing_slash_is_the_same_endpoint(run_edge: Any) -> None:
             for path in ("/", "/plant/")
         ]
         elsewhere = httpx.post(edge.url + "/healthz/")
+        wait_for(lambda: len(seen) == 2)
 
     assert [answer.status_code for answer in answers] == [200, 200]
     assert elsewhere.status_code in (404, 405)
