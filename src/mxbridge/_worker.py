@@ -281,7 +281,8 @@ class Worker:
             # the process. Running it again could end this one too.
             error = (
                 f"gave up after {last} attempt(s), the last with no outcome: its "
-                "worker stopped mid-attempt (does the handler end its process?)"
+                "worker stopped mid-attempt (a handler that ends its process? "
+                "this one, or one that ran beside it)"
             )
             return Outcome("dead", started, self._clock(), error=error)
         event = claim.event
