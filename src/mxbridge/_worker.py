@@ -232,7 +232,7 @@ class Worker:
             "handler": claim.handler,
             "delivery": claim.delivery_id,
             "attempt": claim.attempt,
-            "outcome": outcome.status,
+            "outcome": counted,
             "ms": round((outcome.finished_at - started) * 1000, 2),
         }
         if outcome.error:
