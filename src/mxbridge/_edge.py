@@ -59,34 +59,6 @@ _SIGNATURE_HEADERS = frozenset(
 log = get_logger("mxbridge.edge")
 _DIGITS = re.compile(r"[0-9]+")
 
-# /readyz reports a delivery the store could not commit for this long after it,
-# unless one commits in between: a check that commits nothing new (a full disk
-# may still take a rewritten page) must not call ready a store that refuses
-# deliveries.
-_COMMIT_FAILURE_MEMORY = 30.0
-
-
-class _LastCommit:
-    """Whether the edge's latest commit of a delivery failed, when and why.
-
-    Timed by `time.monotonic`: a wall clock stepped back must not stretch it.
-    """
-
-    def __init__(self) -> None:
-        self.failed_at: float | None = None
-        self.error = ""
-
-    def failed(self, error: str) -> None:
-        self.failed_at, self.error = time.monotonic(), error
-
-    def recent_failure(self) -> str | None:
-        if self.failed_at is None:
-            return None
-        ago = time.monotonic() - self.failed_at
-        if ago > _COMMIT_FAILURE_MEMORY:
-            return None
-        return f"a delivery could not be committed {ago:.0f} s ago: {self.error}"
-
 
 class _Rejected(Exception):
     def __init__(self, status: int, reason: str, message: str) -> None:
@@ -116,7 +88,6 @@ def create_app(
     duplicate. `on_received` is told the source of each delivery stored.
     """
     stats = metrics or Metrics()
-    last_commit = _LastCommit()
 
     async def receive(request: Request) -> Response:
         started = time.perf_counter()
@@ -158,16 +129,13 @@ def create_app(
                 deadline.reschedule(asyncio.get_running_loop().time() + commit_timeout)
                 result = await store.append(event, handlers)
         except StoreError as exc:
-            last_commit.failed(str(exc))
             raise _unavailable(exc) from exc
         except TimeoutError as exc:
             if committing:
                 message = f"the store did not commit within {commit_timeout} s"
-                last_commit.failed(message)
                 raise _Rejected(503, "store_unavailable", message) from exc
             message = f"body not received within {read_timeout} s"
             raise _Rejected(408, "read_timeout", message) from exc
-        last_commit.failed_at = None
         if not handlers and not result.duplicate:
             log.info(
                 "no handler wants this event",
@@ -206,9 +174,6 @@ def create_app(
             await store.ping()
         except StoreError as exc:
             return JSONResponse({"status": "unavailable", "reason": str(exc)}, 503)
-        failure = last_commit.recent_failure()
-        if failure is not None:
-            return JSONResponse({"status": "unavailable", "reason": failure}, 503)
         return JSONResponse({"status": "ready"})
 
     async def metrics_endpoint(_request: Request) -> Response:

@@ -43,7 +43,7 @@ class Store(Protocol):
         """Finish pending appends and disconnect."""
 
     async def ping(self) -> None:
-        """Raise `StoreError` unless the store answers."""
+        """Raise `StoreError` unless the store can commit a delivery now."""
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Call `callback` (on the event loop) after each commit of new deliveries."""

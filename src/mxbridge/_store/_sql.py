@@ -71,6 +71,8 @@ T = TypeVar("T")
 
 # One transaction holds at most this many appends; more wait for the next one.
 _MAX_BATCH = 512
+# How long `ping` reports a batch of appends that failed, unless one commits.
+_APPEND_FAILURE_MEMORY = 30.0
 _Append = tuple[Event, Sequence[str]]
 
 
@@ -104,6 +106,9 @@ class SqlStore:
         self._driver: PoolProxiedConnection | None = None
         self._callbacks: list[Callable[[], None]] = []
         self._appends = GroupCommit(self._write_appends, max_batch=_MAX_BATCH)
+        # The latest batch of appends that failed: (time.monotonic(), why), or
+        # None once one has committed since; see `ping`.
+        self._append_failure: tuple[float, str] | None = None
         self._outcomes = GroupCommit(self._write_outcomes, max_batch=_MAX_BATCH)
 
     # -- life cycle ---------------------------------------------------------
@@ -237,8 +242,8 @@ class SqlStore:
 
     def _hot_transaction(self, func: Callable[..., T], args: tuple[Any, ...]) -> T:
         assert self._engine is not None
-        self._same_file()
         if self._driver is None:
+            self._same_file()  # a new connection would make an empty file
             self._driver = self._engine.raw_connection()
         db = self._driver.driver_connection
         assert isinstance(db, sqlite3.Connection)
@@ -273,9 +278,9 @@ class SqlStore:
 
         A connection goes on writing to the file it opened after that file is
         deleted, and its commits succeed: into a file nobody will read again.
-        Checked before each transaction, so that no new connection makes an
-        empty file in its place, and after each commit, so that a commit into
-        the removed file is not acknowledged.
+        Checked before a connection is opened, so that none makes an empty
+        file in its place, and after each commit, so that a commit into the
+        removed file is not acknowledged.
         """
         if self._file_id is None or _identity(self._file) == self._file_id:
             return
@@ -302,6 +307,16 @@ class SqlStore:
             .values(value=meta.c.value)
         )
         await self._run(lambda conn: conn.execute(touch))
+        # A write that changes nothing can pass where deliveries fail (a full
+        # disk still takes a page rewritten in place): a batch of appends that
+        # failed, and none committed since, counts for a while.
+        if self._append_failure is not None:
+            failed_at, error = self._append_failure
+            ago = time.monotonic() - failed_at
+            if ago <= _APPEND_FAILURE_MEMORY:
+                raise StoreError(
+                    f"a delivery could not be committed {ago:.0f} s ago: {error}"
+                )
 
     # -- append (group commit) ----------------------------------------------
 
@@ -317,10 +332,15 @@ class SqlStore:
             first.setdefault(event.id, index)
         distinct = [batch[index] for index in first.values()]
         now = self._clock()
-        if self._hot is not None:
-            inserted = await self._run_hot(self._hot.insert_new, distinct, now)
-        else:
-            inserted = await self._run(_insert_new, distinct, now)
+        try:
+            if self._hot is not None:
+                inserted = await self._run_hot(self._hot.insert_new, distinct, now)
+            else:
+                inserted = await self._run(_insert_new, distinct, now)
+        except StoreError as exc:
+            self._append_failure = (time.monotonic(), str(exc))
+            raise
+        self._append_failure = None
         results = []
         for index, (event, handlers) in enumerate(batch):
             is_new = event.id in inserted and first[event.id] == index
